@@ -1,0 +1,1 @@
+"""OCF resource agents, installed as ocf:pacemail:<name>, and the runtime they share."""

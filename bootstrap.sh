@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Prepare a Debian 12 machine (as root) for pacemail: the cluster stack and
+# mail daemons from Debian, a virtual environment in .venv with pacemail
+# installed (editable) and its agents installed where Pacemaker finds them.
+# Safe to run again: every step is idempotent.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+if [ "$(id -u)" != 0 ]; then
+    echo "bootstrap.sh: run as root (it installs Debian packages)" >&2
+    exit 1
+fi
+
+PACKAGES=(
+    pacemaker pacemaker-cli-utils corosync pcs crmsh resource-agents
+    fence-agents drbd-utils postfix dovecot-imapd dovecot-lmtpd
+    mariadb-server iproute2 nftables e2fsprogs util-linux procps psmisc
+    python3 python3-venv python3-dev gcc
+)
+missing=()
+for p in "${PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "bootstrap.sh: installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    # postfix asks two questions; answer them so the install is silent.
+    echo "postfix postfix/main_mailer_type select Local only" | debconf-set-selections
+    echo "postfix postfix/mailname string lab.pacemail.test" | debconf-set-selections
+    apt-get update -q
+    apt-get install -y -q "${missing[@]}"
+fi
+# Packages' postinst scripts may start daemons where a service manager
+# exists; the lab runs its own copies inside namespaces, so none are needed
+# in the root namespace.
+
+if [ ! -x .venv/bin/python ]; then
+    python3 -m venv .venv
+fi
+.venv/bin/pip install -q --upgrade pip
+.venv/bin/pip install -q -e '.[test]'
+.venv/bin/pacemail agents install

@@ -1,0 +1,1 @@
+"""Ready cluster descriptions (YAML), shipped as package data."""

@@ -1,0 +1,5 @@
+"""``python -m pacemail`` runs the command line."""
+
+from pacemail.controller.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""Failover drills: faults, mail workload, lost-mail and split-brain checkers, reports."""

@@ -1,0 +1,1 @@
+"""Quorum guard, DRBD fence-peer/unfence-peer handlers, STONITH configuration."""
