@@ -1,0 +1,98 @@
+"""Putting the agents where Pacemaker looks: ``$OCF_ROOT/resource.d/pacemail/<name>``.
+
+Each installed file is a three-line launcher bound to the interpreter pacemail
+is installed in (``-I``: no user site, no PYTHON* variables, no cwd on the
+path), so an agent always runs the pacemail its launcher was written by.
+Every function is idempotent and returns what it found or did.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from pathlib import Path
+
+from pacemail.agents import NAMES
+
+PROVIDER = "pacemail"
+
+
+class Installed:
+    """Where agent ``name`` goes and what is there: ``state`` is installed, missing or outdated."""
+
+    __slots__ = ("name", "version", "path", "state")
+
+    def __init__(self, name: str, version: str, path: Path, state: str):
+        self.name, self.version, self.path, self.state = name, version, path, state
+
+
+def default_root(environ=os.environ) -> Path:
+    return Path(environ.get("OCF_ROOT") or "/usr/lib/ocf")
+
+
+def provider_dir(root: Path) -> Path:
+    return Path(root) / "resource.d" / PROVIDER
+
+
+def agent_path(root: Path, name: str) -> Path:
+    return provider_dir(root) / name
+
+
+def launcher(name: str, python: str = sys.executable) -> str:
+    """The text of the executable Pacemaker runs for ocf:pacemail:<name>."""
+    if not python.startswith("/") or any(c.isspace() for c in python):
+        raise ValueError(f"interpreter path {python!r} cannot be used in a #! line")
+    return (f"#!{python} -I\n"
+            f"# ocf:{PROVIDER}:{name}, written by `pacemail agents install`; do not edit.\n"
+            f"from pacemail.agents.{name} import AGENT\n"
+            "AGENT.main()\n")
+
+
+def _agent(name: str):
+    return importlib.import_module(f"pacemail.agents.{name}").AGENT
+
+
+def status(root: Path, names=NAMES, python: str = sys.executable) -> list[Installed]:
+    """What is installed under ``root`` for each agent, compared with what install would write."""
+    found = []
+    for name in names:
+        path = agent_path(root, name)
+        try:
+            current = path.read_text() == launcher(name, python) and os.access(path, os.X_OK)
+            state = "installed" if current else "outdated"
+        except FileNotFoundError:
+            state = "missing"
+        found.append(Installed(name, _agent(name).version, path, state))
+    return found
+
+
+def install(root: Path, names=NAMES, python: str = sys.executable) -> list[Installed]:
+    """Write every agent's launcher (mode 755) that is missing or outdated; returns the prior states."""
+    before = status(root, names, python)
+    for item in before:
+        if item.state == "installed":
+            continue
+        item.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = item.path.with_name(f".{item.name}.tmp")
+        tmp.write_text(launcher(item.name, python))
+        tmp.chmod(0o755)
+        os.replace(tmp, item.path)
+    return before
+
+
+def uninstall(root: Path, names=NAMES) -> list[Path]:
+    """Remove the agents' launchers, and the provider folder once empty; returns the removed files."""
+    removed = []
+    for name in names:
+        path = agent_path(root, name)
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            continue
+        removed.append(path)
+    try:
+        provider_dir(root).rmdir()
+    except OSError:
+        pass  # absent, or still holding something we did not write
+    return removed

@@ -1,0 +1,59 @@
+"""``pacemail agents``: install, list, uninstall and document the ocf:pacemail:* agents."""
+
+from __future__ import annotations
+
+import click
+
+from pacemail.agents import NAMES
+from pacemail.agents import install as lib
+
+root_option = click.option(
+    "--ocf-root", type=click.Path(file_okay=False), default=None,
+    help="OCF root holding resource.d/ (default: $OCF_ROOT or /usr/lib/ocf).")
+
+
+def _root(ocf_root):
+    return lib.default_root() if ocf_root is None else ocf_root
+
+
+@click.group()
+def agents():
+    """The OCF resource agents pacemail ships (ocf:pacemail:NAME)."""
+
+
+@agents.command()
+@root_option
+def install(ocf_root):
+    """Install every agent where Pacemaker finds it (idempotent)."""
+    for item in lib.install(_root(ocf_root)):
+        done = "unchanged" if item.state == "installed" else "written"
+        click.echo(f"{item.path}: {done}")
+
+
+@agents.command("list")
+@root_option
+def list_(ocf_root):
+    """Show each agent's version, path and whether it is installed."""
+    for item in lib.status(_root(ocf_root)):
+        click.echo(f"{item.name:<12} {item.version:<8} {item.state:<10} {item.path}")
+
+
+@agents.command()
+@root_option
+def uninstall(ocf_root):
+    """Remove the installed agents (and their folder once empty)."""
+    removed = lib.uninstall(_root(ocf_root))
+    for path in removed:
+        click.echo(f"{path}: removed")
+    if not removed:
+        click.echo("nothing installed")
+
+
+@agents.command()
+@click.argument("name", type=click.Choice(NAMES))
+def doc(name):
+    """Print the reference of agent NAME (markdown): parameters and actions."""
+    import importlib
+
+    from pacemail.agents.metadata import render_markdown
+    click.echo(render_markdown(importlib.import_module(f"pacemail.agents.{name}").AGENT), nl=False)
