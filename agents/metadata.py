@@ -25,8 +25,11 @@ def render_xml(agent) -> str:
     for action in agent.advertised():
         for attrs in _action_entries(agent, action):
             etree.SubElement(actions, "action", attrs)
-    return etree.tostring(root, xml_declaration=True, encoding="UTF-8",
-                          pretty_print=True).decode()
+    # No encoding in the declaration and ASCII with character references:
+    # crmsh parses the text as a str, which lxml refuses when it declares an
+    # encoding, and the agent's output encoding depends on Pacemaker's locale.
+    body = etree.tostring(root, encoding="us-ascii", xml_declaration=False, pretty_print=True)
+    return '<?xml version="1.0"?>\n' + body.decode("ascii")
 
 
 def _descriptions(parent, shortdesc: str, longdesc: str) -> None:
