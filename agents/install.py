@@ -49,7 +49,8 @@ def launcher(name: str, python: str = sys.executable) -> str:
             "AGENT.main()\n")
 
 
-def _agent(name: str):
+def load_agent(name: str):
+    """The AGENT object of pacemail.agents.<name>."""
     return importlib.import_module(f"pacemail.agents.{name}").AGENT
 
 
@@ -63,7 +64,7 @@ def status(root: Path, names=NAMES, python: str = sys.executable) -> list[Instal
             state = "installed" if current else "outdated"
         except FileNotFoundError:
             state = "missing"
-        found.append(Installed(name, _agent(name).version, path, state))
+        found.append(Installed(name, load_agent(name).version, path, state))
     return found
 
 

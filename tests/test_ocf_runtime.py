@@ -8,7 +8,6 @@ decision table and the property tests, which need many runs.
 from __future__ import annotations
 
 import contextlib
-import importlib
 import io
 import os
 import sys
@@ -21,6 +20,7 @@ from hypothesis import strategies as st
 from lxml import etree
 
 from pacemail.agents import NAMES
+from pacemail.agents.install import load_agent
 from pacemail.agents.ocf import (
     OCF_ERR_CONFIGURED, OCF_ERR_GENERIC, OCF_ERR_INSTALLED, OCF_ERR_UNIMPLEMENTED,
     OCF_NOT_RUNNING, OCF_SUCCESS, Agent, Context, OCFError, Param,
@@ -73,7 +73,7 @@ def test_meta_data_is_valid_ocf_1_1_for_pcs(name, pcs_schema):
     assert done.returncode == 0, done.stderr
     doc = etree.fromstring(done.stdout.encode())
     pcs_schema.assertValid(doc)
-    agent = importlib.import_module(f"pacemail.agents.{name}").AGENT
+    agent = load_agent(name)
     assert doc.get("name") == name and doc.findtext("version") == "1.1"
     assert [p.get("name") for p in doc.iterfind("parameters/parameter")] == \
         [p.name for p in agent.params]

@@ -53,7 +53,5 @@ def uninstall(ocf_root):
 @click.argument("name", type=click.Choice(NAMES))
 def doc(name):
     """Print the reference of agent NAME (markdown): parameters and actions."""
-    import importlib
-
     from pacemail.agents.metadata import render_markdown
-    click.echo(render_markdown(importlib.import_module(f"pacemail.agents.{name}").AGENT), nl=False)
+    click.echo(render_markdown(lib.load_agent(name)), nl=False)

@@ -1,0 +1,110 @@
+"""Installing the agents, and Pacemaker's own tools (pcs, crmsh) reading them."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from pacemail.agents import NAMES
+from pacemail.agents.install import (
+    agent_path, default_root, install, load_agent, status, uninstall,
+)
+from pacemail.proc import run
+
+
+def pacemail_cli(*args):
+    return run([sys.executable, "-m", "pacemail", *args], timeout=60, check=False)
+
+
+def test_install_writes_launchers_bound_to_this_interpreter(tmp_path):
+    before = install(tmp_path)
+    assert [(i.name, i.state) for i in before] == [(n, "missing") for n in NAMES]
+    for name in NAMES:
+        path = tmp_path / "resource.d" / "pacemail" / name
+        assert path.stat().st_mode & 0o777 == 0o755
+        assert path.read_text().splitlines()[0] == f"#!{sys.executable} -I"
+        assert run([str(path), "meta-data"], timeout=60, check=False).returncode == 0
+        assert run([str(path)], timeout=60, check=False).returncode == 3
+
+
+def test_install_is_idempotent_and_repairs_changed_files(tmp_path):
+    install(tmp_path)
+    path = agent_path(tmp_path, "dummy")
+    inode = path.stat().st_ino
+    assert {i.state for i in install(tmp_path)} == {"installed"}
+    assert path.stat().st_ino == inode  # nothing rewritten
+    path.write_text("#!/bin/sh\nexit 0\n")
+    assert [i.state for i in status(tmp_path) if i.name == "dummy"] == ["outdated"]
+    install(tmp_path)
+    assert {i.state for i in status(tmp_path)} == {"installed"}
+
+
+def test_uninstall_removes_agents_and_empty_folder_only(tmp_path):
+    install(tmp_path)
+    removed = uninstall(tmp_path)
+    assert removed == [agent_path(tmp_path, n) for n in NAMES]
+    assert not (tmp_path / "resource.d" / "pacemail").exists()
+    assert uninstall(tmp_path) == []
+    install(tmp_path)
+    foreign = tmp_path / "resource.d" / "pacemail" / "someone-elses"
+    foreign.write_text("keep me")
+    uninstall(tmp_path)
+    assert foreign.read_text() == "keep me"
+
+
+def test_default_root_follows_ocf_root():
+    assert default_root({"OCF_ROOT": "/opt/ocf"}) == Path("/opt/ocf")
+    assert default_root({}) == Path("/usr/lib/ocf")
+
+
+def test_cli_install_list_uninstall_doc(tmp_path):
+    root = str(tmp_path)
+    listed = pacemail_cli("agents", "list", "--ocf-root", root)
+    assert listed.returncode == 0 and "missing" in listed.stdout
+    first = pacemail_cli("agents", "install", "--ocf-root", root)
+    assert first.returncode == 0 and "written" in first.stdout
+    again = pacemail_cli("agents", "install", "--ocf-root", root)
+    assert "written" not in again.stdout and "unchanged" in again.stdout
+    listed = pacemail_cli("agents", "list", "--ocf-root", root)
+    for name in NAMES:
+        line = next(line for line in listed.stdout.splitlines() if line.startswith(name + " "))
+        assert "installed" in line and str(agent_path(tmp_path, name)) in line
+    gone = pacemail_cli("agents", "uninstall", "--ocf-root", root)
+    assert gone.returncode == 0 and "removed" in gone.stdout
+    doc = pacemail_cli("agents", "doc", "dummy")
+    assert doc.returncode == 0
+    assert doc.stdout.startswith("# ocf:pacemail:dummy ")
+    assert "### `state`" in doc.stdout and "### `fake`" in doc.stdout
+    assert "| monitor | 20s | 10s |" in doc.stdout
+
+
+def _system_install(tool):
+    """Install into the real OCF root, where pcs and crmsh look (bootstrap.sh does the same)."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to install into /usr/lib/ocf")
+    if shutil.which(tool) is None or shutil.which("crm_resource") is None:
+        pytest.skip(f"{tool} or crm_resource missing: install the Debian packages pcs, crmsh, pacemaker")
+    install(Path("/usr/lib/ocf"))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_pcs_resource_describe(name):
+    _system_install("pcs")
+    done = run(["pcs", "resource", "describe", f"ocf:pacemail:{name}"], timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(f"ocf:pacemail:{name} - ")
+    for param in load_agent(name).params:
+        assert f"  {param.name}" in done.stdout
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_crm_ra_info(name):
+    _system_install("crm")
+    done = run(["crm", "ra", "info", f"ocf:pacemail:{name}"], timeout=60, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"(ocf:pacemail:{name})" in done.stdout
+    assert "ERROR" not in done.stdout + done.stderr
