@@ -1,0 +1,770 @@
+"""The cluster description: YAML text -> :class:`Description` plus problems.
+
+The schema lives here, one ``_read_*`` function per section, so the keys,
+their defaults and their checks are read in one place (and documented in
+``DESCRIPTION.md``). Keys pacemail defines are snake_case; names Pacemaker
+defines (cluster options, meta attributes, operation names) are written as in
+``pcs``/``crm``. ``load`` adds the checks against the agents themselves.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from pacemail.controller import agentcheck, stack
+from pacemail.controller.cibxml import NAME
+from pacemail.controller.model import (
+    Agent, Clone, Colocation, Constraint, Description, Dovecot, FenceDevice,
+    FencingLevel, Group, Node, Op, Order, Placement, Postfix, Primitive, ProxySQL,
+    Resource, RscLocation, Storage, Vip,
+)
+from pacemail.controller.problems import Location, Problem, Severity, errors
+from pacemail.controller.yamlread import Reader, Section, child
+
+NODE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
+ABS_PATH = re.compile(r"/[^\0\n]*")
+WORD = re.compile(r"[A-Za-z0-9_.+-]+")
+DURATION = re.compile(r"\d+(ms|msec|us|usec|s|sec|m|min|h|hr)?")
+SCORE = re.compile(r"[+-]?(\d+|INFINITY)")
+AGENT = re.compile(r"(ocf:[A-Za-z0-9_.-]+|stonith|systemd|service|lsb|nagios|upstart):[A-Za-z0-9_.@/+-]+")
+STONITH_AGENT = re.compile(r"(stonith:)?[A-Za-z0-9_.+/-]+")
+ROLES = ("Started", "Stopped", "Promoted", "Unpromoted")
+LEGACY_ROLES = {"Master": "Promoted", "Slave": "Unpromoted"}
+NO_QUORUM_POLICIES = ("stop", "freeze", "ignore", "demote", "suicide")
+SECRET_WORDS = re.compile(r"pass|secret|key|token", re.IGNORECASE)
+NAME_TEXT = "a name of letters, digits, '_', '.', '-' starting with a letter"
+
+TOP = ("cluster", "nodes", "storage", "vips", "services", "placement", "fencing", "extra")
+# The stickiness ``failback: false`` gives when the admin sets none: more than
+# the preferred node's pull, so a recovered node never takes the stack back.
+NO_FAILBACK_STICKINESS = str(2 * stack.PREFERENCE_SCORE)
+
+
+@dataclass(frozen=True)
+class Parsed:
+    description: Description | None
+    problems: list[Problem]
+
+
+def load(path: str | Path) -> Parsed:
+    """Read, parse and check a description file, agents' parameter declarations included."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        return Parsed(None, [Problem(Severity.ERROR, Location(str(path)),
+                                     f"cannot read the description: {exc}")])
+    parsed = parse(text, str(path))
+    if parsed.description is None:
+        return parsed
+    problems = parsed.problems + agentcheck.check(stack.expand(parsed.description).resources)
+    return Parsed(None if errors(problems) else parsed.description, problems)
+
+
+def parse(text: str, file: str = "<description>") -> Parsed:
+    """Parse description text; the description is None when there is any ERROR."""
+    r = Reader(file)
+    root = r.compose(text)
+    if root is None:
+        if not r.problems:
+            r.error(None, "", "the description is empty")
+        return Parsed(None, r.problems)
+    top = r.mapping(root, "", TOP, required=("nodes", "storage", "vips", "services"))
+    if top is None or errors(r.problems):
+        return Parsed(None, r.problems)
+    description = _Schema(r, top).read()
+    if errors(r.problems):
+        return Parsed(None, r.problems)
+    return Parsed(description, r.problems)
+
+
+class _Schema:
+    """One pass over a description's sections; cross-references checked at the end."""
+
+    def __init__(self, r: Reader, top: Section):
+        self.r = r
+        self.top = top
+
+    def read(self) -> Description | None:
+        r, top = self.r, self.top
+        nodes = top.get("nodes", self.nodes) or ()
+        node_names = [n.name for n in nodes]
+        storage = top.get("storage", self.storage)
+        vips = top.get("vips", self.vips) or ()
+        postfix, dovecot, proxysql = top.get("services", self.services, default=None) or ((), None, None)
+        placement = top.get("placement", self.placement, default=Placement(None, False, 10)) \
+            or Placement(None, False, 10)
+        devices, levels = top.get("fencing", self.fencing, default=((), ())) or ((), ())
+        extra_resources, extra_constraints = top.get("extra", self.extra, default=((), ())) or ((), ())
+        cluster = top.get("cluster", self.cluster, default=None, node_count=len(nodes))
+        if cluster is None:
+            cluster = self.cluster(None, "cluster", node_count=len(nodes))
+        name, two_node, options, rsc_defaults, op_defaults = cluster
+        if storage is None or not nodes or errors(r.problems):
+            return None
+        # Services without a VIP list sit on every mail VIP.
+        all_vips = tuple(v.name for v in vips)
+        postfix = tuple(p if p.vips else replace(p, vips=all_vips) for p in postfix)
+        if dovecot and not dovecot.vips:
+            dovecot = replace(dovecot, vips=all_vips)
+        d = Description(
+            name=name, nodes=nodes, two_node=two_node, options=options,
+            operation_defaults=op_defaults,
+            resource_defaults=self.resource_defaults(rsc_defaults, placement),
+            storage=storage, vips=vips, postfix=postfix, dovecot=dovecot, proxysql=proxysql,
+            placement=placement, fence_devices=devices, fencing_levels=levels,
+            extra_resources=extra_resources, extra_constraints=extra_constraints,
+            storage_where=r.location(top.node("storage"), "storage"),
+            vips_where=r.location(top.node("vips"), "vips"),
+        )
+        self.cross_check(d, node_names)
+        return d
+
+    @staticmethod
+    def resource_defaults(given: dict, placement: Placement):
+        """``failback`` decides the default stickiness; an explicit one is kept (and checked)."""
+        out = dict(given)
+        out.setdefault("resource-stickiness", "0" if placement.failback else NO_FAILBACK_STICKINESS)
+        return tuple(out.items())
+
+    # -- cluster --------------------------------------------------------------
+
+    def cluster(self, node, path, node_count: int):
+        r = self.r
+        s = r.mapping(node, path, ("name", "two_node", "options", "resource_defaults",
+                                   "operation_defaults")) if node is not None else None
+        get = s.get if s else (lambda key, read, default=None, **kw: default)
+        name = get("name", r.string, "mail", pattern=NAME, expected=NAME_TEXT) or "mail"
+        two_node = get("two_node", r.boolean, node_count == 2)
+        if two_node and node_count != 2:
+            r.error(s.key_node("two_node") if s else None, child(path, "two_node"),
+                    f"two_node quorum is for clusters of exactly 2 nodes; this one has {node_count}")
+        options = dict(get("options", r.attributes, {}) or {})
+        options.setdefault("stonith-enabled", "true")
+        options.setdefault("no-quorum-policy", "stop")
+        self._check_options(s, path, options, node_count)
+        defaults_node = s.node("resource_defaults") if s else None
+        rsc_defaults = dict(get("resource_defaults", r.attributes, {}) or {})
+        op_defaults = dict(get("operation_defaults", r.attributes, {}) or {})
+        self._rsc_defaults = (defaults_node, child(path, "resource_defaults"))
+        return name, bool(two_node), tuple(options.items()), rsc_defaults, tuple(op_defaults.items())
+
+    def _check_options(self, s: Section | None, path: str, options: dict, node_count: int):
+        r = self.r
+        opt_path = child(path, "options")
+        options_node = s.node("options") if s else None
+        node = _value_node(options_node, "no-quorum-policy")
+        policy = options["no-quorum-policy"]
+        if policy not in NO_QUORUM_POLICIES:
+            r.error(node, child(opt_path, "no-quorum-policy"),
+                    f"expected one of {', '.join(NO_QUORUM_POLICIES)}, got {policy!r}")
+        elif policy == "ignore" and node_count == 2:
+            r.error(node, child(opt_path, "no-quorum-policy"),
+                    "'ignore' is refused on a two-node cluster: with two_node quorum the survivor "
+                    "keeps quorum anyway, and 'ignore' lets both halves of a split run the mail "
+                    "stack; use 'stop' (the default)")
+        elif policy == "ignore":
+            r.warning(node, child(opt_path, "no-quorum-policy"),
+                      "'ignore' lets a partition without quorum run the mail stack (split brain); "
+                      "use 'stop' unless you know why not")
+        node = _value_node(options_node, "stonith-enabled")
+        if options["stonith-enabled"] not in ("true", "false"):
+            r.error(node, child(opt_path, "stonith-enabled"),
+                    f"expected true or false, got {options['stonith-enabled']!r}")
+        elif options["stonith-enabled"] == "false":
+            r.warning(node, child(opt_path, "stonith-enabled"),
+                      "fencing is disabled: DRBD can split brain and two nodes can mount the mail "
+                      "volume; never run production mail like this")
+
+    # -- nodes ------------------------------------------------------------------
+
+    def nodes(self, node, path) -> tuple[Node, ...] | None:
+        r = self.r
+        items = r.sequence(node, path)
+        if items is None:
+            return None
+        out: list[Node] = []
+        seen_names: set[str] = set()
+        seen_ids: set[int] = set()
+        for i, item in enumerate(items):
+            p = child(path, i)
+            if getattr(item, "tag", "").endswith(":map"):
+                s = r.mapping(item, p, ("name", "address", "id"), required=("name",))
+                if s is None:
+                    continue
+                name = s.get("name", r.string, pattern=NODE_NAME, expected="a host name")
+                address = s.get("address", self.ip_address)
+                nodeid = s.get("id", r.integer, i + 1, low=1)
+            else:
+                name = r.string(item, p, pattern=NODE_NAME, expected="a host name")
+                address, nodeid = None, i + 1
+            if name is None or nodeid is None:
+                continue
+            if name in seen_names:
+                r.error(item, p, f"node {name!r} is listed twice")
+            if nodeid in seen_ids:
+                r.error(item, p, f"node id {nodeid} is used twice")
+            seen_names.add(name)
+            seen_ids.add(nodeid)
+            out.append(Node(name, nodeid, address))
+        if len(items) < 2:
+            r.error(node, path, f"expected at least 2 nodes for a highly available cluster, got {len(items)}")
+        return tuple(out)
+
+    def ip_address(self, node, path) -> str | None:
+        text = self.r.string(node, path, expected="an IP address")
+        if text is None:
+            return None
+        try:
+            return str(ipaddress.ip_address(text))
+        except ValueError:
+            self.r.error(node, path, f"expected an IP address such as 198.18.0.11, got {text!r}")
+            return None
+
+    # -- storage and VIPs -------------------------------------------------------
+
+    def storage(self, node, path) -> Storage | None:
+        r = self.r
+        s = r.mapping(node, path, ("drbd_resource", "device", "mount_point", "fstype", "mount_options"),
+                      required=("drbd_resource", "device", "mount_point"))
+        if s is None:
+            return None
+        values = dict(
+            drbd_resource=s.get("drbd_resource", r.string, pattern=WORD, expected="a DRBD resource name"),
+            device=s.get("device", r.string, pattern=ABS_PATH, expected="an absolute device path such as /dev/drbd0"),
+            mount_point=s.get("mount_point", r.string, pattern=ABS_PATH, expected="an absolute directory"),
+            fstype=s.get("fstype", r.string, "ext4", pattern=WORD, expected="a file system type such as ext4"),
+            mount_options=s.get("mount_options", r.string, expected="mount options such as noatime"),
+        )
+        if any(values[k] is None for k in ("drbd_resource", "device", "mount_point", "fstype")):
+            return None
+        return Storage(**values)
+
+    def vips(self, node, path) -> tuple[Vip, ...] | None:
+        r = self.r
+        s = r.mapping(node, path)
+        if s is None:
+            return None
+        if not s.keys():
+            r.error(node, path, "expected at least one mail VIP (name: {address: ..., prefix: ...})")
+        out = []
+        for name in s.keys():
+            if not NAME.fullmatch(name):
+                r.error(s.key_node(name), s.path(name), f"expected {NAME_TEXT} as VIP name, got {name!r}")
+                continue
+            if name == "proxysql":
+                r.error(s.key_node(name), s.path(name),
+                        "'proxysql' is the name of ProxySQL's own VIP (services.proxysql.vip); pick another")
+                continue
+            vip = self.vip(s.node(name), s.path(name), name)
+            if vip:
+                out.append(vip)
+        return tuple(out)
+
+    def vip(self, node, path, name: str) -> Vip | None:
+        r = self.r
+        s = r.mapping(node, path, ("address", "prefix", "interface"), required=("address", "prefix"))
+        if s is None:
+            return None
+        address = s.get("address", self.ip_address)
+        prefix = s.get("prefix", r.integer, low=1, high=128)
+        interface = s.get("interface", r.string, "auto", pattern=WORD, expected="an interface name or auto")
+        if address is None or prefix is None or interface is None:
+            return None
+        if ipaddress.ip_address(address).version == 4 and prefix > 32:
+            r.error(s.node("prefix"), s.path("prefix"), f"expected a prefix from 1 to 32 for IPv4, got {prefix}")
+            return None
+        return Vip(name, address, prefix, None if interface == "auto" else interface)
+
+    # -- services ---------------------------------------------------------------
+
+    def services(self, node, path):
+        r = self.r
+        s = r.mapping(node, path, ("postfix", "dovecot", "proxysql"), required=("postfix",))
+        if s is None:
+            return None
+        postfix = s.get("postfix", self.postfix_instances) or ()
+        dovecot = None
+        if "dovecot" in s:
+            dn = s.node("dovecot")
+            dovecot = self.dovecot(dn, s.path("dovecot")) if not _is_null(dn) else \
+                Dovecot("/etc/dovecot/dovecot.conf", (), r.location(dn, s.path("dovecot")))
+        proxysql = s.get("proxysql", self.proxysql)
+        return postfix, dovecot, proxysql
+
+    def postfix_instances(self, node, path) -> tuple[Postfix, ...]:
+        r = self.r
+        if getattr(node, "tag", "").endswith(":map"):
+            items = [(node, path)]
+        else:
+            nodes = r.sequence(node, path) or []
+            items = [(n, child(path, i)) for i, n in enumerate(nodes)]
+            if not nodes:
+                r.error(node, path, "expected at least one postfix instance")
+        out: list[Postfix] = []
+        for item, p in items:
+            s = r.mapping(item, p, ("name", "config_dir", "vips"))
+            if s is None:
+                continue
+            name = s.get("name", r.string, "main", pattern=NAME, expected=NAME_TEXT)
+            config_dir = s.get("config_dir", r.string, "/etc/postfix", pattern=ABS_PATH,
+                               expected="an absolute directory such as /etc/postfix")
+            vips = s.get("vips", self.names, ())
+            if name is None or config_dir is None or vips is None:
+                continue
+            for other in out:
+                if other.name == name:
+                    r.error(item, p, f"postfix instance name {name!r} is used twice; name each instance")
+                if other.config_dir == config_dir:
+                    r.error(item, p, f"postfix instances {other.name!r} and {name!r} share config_dir {config_dir}")
+            out.append(Postfix(name, config_dir, vips, r.location(item, p)))
+        return tuple(out)
+
+    def dovecot(self, node, path) -> Dovecot | None:
+        r = self.r
+        s = r.mapping(node, path, ("config_file", "vips"))
+        if s is None:
+            return None
+        config_file = s.get("config_file", r.string, "/etc/dovecot/dovecot.conf", pattern=ABS_PATH,
+                            expected="an absolute file path")
+        vips = s.get("vips", self.names, ())
+        if config_file is None or vips is None:
+            return None
+        return Dovecot(config_file, vips, r.location(node, path))
+
+    def proxysql(self, node, path) -> ProxySQL | None:
+        r = self.r
+        s = r.mapping(node, path, ("vip", "config", "datadir", "admin_port", "proxy_port"), required=("vip",))
+        if s is None:
+            return None
+        vip = s.get("vip", self.vip, name="proxysql")
+        config = s.get("config", r.string, "/etc/proxysql.cnf", pattern=ABS_PATH, expected="an absolute file path")
+        datadir = s.get("datadir", r.string, "/var/lib/proxysql", pattern=ABS_PATH, expected="an absolute directory")
+        admin_port = s.get("admin_port", r.integer, 6032, low=1, high=65535)
+        proxy_port = s.get("proxy_port", r.integer, 6033, low=1, high=65535)
+        if None in (vip, config, datadir, admin_port, proxy_port):
+            return None
+        if admin_port == proxy_port:
+            r.error(s.node("proxy_port"), s.path("proxy_port"), "admin_port and proxy_port must differ")
+        return ProxySQL(vip, config, datadir, admin_port, proxy_port, r.location(node, path))
+
+    def names(self, node, path) -> tuple[str, ...] | None:
+        r = self.r
+        if not getattr(node, "tag", "").endswith(":seq"):
+            single = r.string(node, path, pattern=NAME, expected=NAME_TEXT)
+            return (single,) if single else None
+        out = []
+        for i, item in enumerate(r.sequence(node, path) or []):
+            name = r.string(item, child(path, i), pattern=NAME, expected=NAME_TEXT)
+            if name is None:
+                return None
+            out.append(name)
+        return tuple(out)
+
+    # -- placement ----------------------------------------------------------------
+
+    def placement(self, node, path) -> Placement | None:
+        r = self.r
+        s = r.mapping(node, path, ("preferred_node", "failback", "priority"))
+        if s is None:
+            return None
+        preferred = s.get("preferred_node", r.string, pattern=NODE_NAME, expected="a node name")
+        failback = s.get("failback", r.boolean, False)
+        priority = s.get("priority", r.integer, 10, low=0, high=1000000)
+        if failback is None or priority is None:
+            return None
+        self._placement_where = (s, path)
+        return Placement(preferred, failback, priority)
+
+    # -- fencing ------------------------------------------------------------------
+
+    def fencing(self, node, path):
+        r = self.r
+        s = r.mapping(node, path, ("devices", "levels"))
+        if s is None:
+            return None
+        devices = []
+        for i, item in enumerate(s.get("devices", r.sequence, []) or []):
+            device = self.fence_device(item, child(s.path("devices"), i))
+            if device:
+                devices.append(device)
+        levels = s.get("levels", self.fencing_levels, ()) or ()
+        return tuple(devices), levels
+
+    def fence_device(self, node, path) -> FenceDevice | None:
+        r = self.r
+        s = r.mapping(node, path, ("name", "agent", "hosts", "params", "secrets"),
+                      required=("name", "agent", "hosts"))
+        if s is None:
+            return None
+        name = s.get("name", r.string, pattern=NAME, expected=NAME_TEXT)
+        agent = s.get("agent", r.string, pattern=STONITH_AGENT, expected="a fence agent such as fence_ipmilan")
+        params = s.get("params", r.attributes, {}) or {}
+        for pname in params:
+            if SECRET_WORDS.search(pname):
+                r.error(s.node("params"), child(s.path("params"), pname),
+                        f"{pname!r} looks like a secret; never inline secrets: put the path of a "
+                        f"file holding it under secrets: ({pname}: /etc/pacemail/secrets/...)")
+        secrets = s.get("secrets", r.attributes, {}) or {}
+        for pname, value in secrets.items():
+            if not ABS_PATH.fullmatch(value):
+                r.error(s.node("secrets"), child(s.path("secrets"), pname),
+                        f"expected the absolute path of the file holding the secret, got {value!r}")
+        hosts_node = s.node("hosts")
+        hosts: tuple[str, ...] = ()
+        host_map: tuple[tuple[str, str], ...] = ()
+        if hosts_node is not None and hosts_node.tag.endswith(":map"):
+            host_map = tuple((r.attributes(hosts_node, s.path("hosts")) or {}).items())
+        elif hosts_node is not None:
+            hosts = self.names_of_nodes(hosts_node, s.path("hosts")) or ()
+        if name is None or agent is None:
+            return None
+        return FenceDevice(name, agent.removeprefix("stonith:"), hosts, host_map,
+                           tuple(params.items()), tuple(secrets.items()), r.location(node, path))
+
+    def names_of_nodes(self, node, path) -> tuple[str, ...] | None:
+        r = self.r
+        items = r.sequence(node, path)
+        if items is None:
+            return None
+        names = [r.string(item, child(path, i), pattern=NODE_NAME, expected="a node name")
+                 for i, item in enumerate(items)]
+        return tuple(n for n in names if n)
+
+    def fencing_levels(self, node, path) -> tuple[FencingLevel, ...]:
+        r = self.r
+        s = r.mapping(node, path)
+        if s is None:
+            return ()
+        out = []
+        for target in s.keys():
+            tpath = s.path(target)
+            for i, item in enumerate(r.sequence(s.node(target), tpath) or []):
+                devices = self.names(item, child(tpath, i))
+                if devices:
+                    out.append(FencingLevel(target, i + 1, devices))
+        self._levels_section = s
+        return tuple(out)
+
+    # -- extra (the escape hatch) -------------------------------------------------
+
+    def extra(self, node, path):
+        r = self.r
+        s = r.mapping(node, path, ("primitives", "groups", "clones", "constraints"))
+        if s is None:
+            return None
+        primitives = {}
+        for i, item in enumerate(s.get("primitives", r.sequence, []) or []):
+            p = self.extra_primitive(item, child(s.path("primitives"), i))
+            if p:
+                primitives[p.name] = p
+        used: set[str] = set()
+        groups = {}
+        for i, item in enumerate(s.get("groups", r.sequence, []) or []):
+            g = self.extra_group(item, child(s.path("groups"), i), primitives, used)
+            if g:
+                groups[g.name] = g
+        clones = []
+        for i, item in enumerate(s.get("clones", r.sequence, []) or []):
+            c = self.extra_clone(item, child(s.path("clones"), i), primitives | groups, used)
+            if c:
+                clones.append(c)
+        top: list[Resource] = [p for p in primitives.values() if p.name not in used]
+        top += [g for g in groups.values() if g.name not in used] + clones
+        self._clone_members = {c.member.name: c.name for c in clones}
+        constraints = []
+        for i, item in enumerate(s.get("constraints", r.sequence, []) or []):
+            c = self.extra_constraint(item, child(s.path("constraints"), i))
+            if c:
+                constraints.append((c, item, child(s.path("constraints"), i)))
+        self._extra_constraints = constraints
+        return tuple(top), tuple(c for c, _, _ in constraints)
+
+    def extra_primitive(self, node, path) -> Primitive | None:
+        r = self.r
+        s = r.mapping(node, path, ("name", "agent", "params", "meta", "ops"), required=("name", "agent"))
+        if s is None:
+            return None
+        name = s.get("name", r.string, pattern=NAME, expected=NAME_TEXT)
+        agent = s.get("agent", r.string, pattern=AGENT,
+                      expected="an agent as standard[:provider]:type, e.g. ocf:heartbeat:IPaddr2 or systemd:nginx")
+        params = s.get("params", r.attributes, {})
+        meta = s.get("meta", r.attributes, {})
+        ops = []
+        seen = set()
+        for i, item in enumerate(s.get("ops", r.sequence, []) or []):
+            op = self.op(item, child(s.path("ops"), i))
+            if op is None:
+                continue
+            if (op.name, op.interval) in seen:
+                r.error(item, child(s.path("ops"), i),
+                        f"two {op.name} operations with interval {op.interval}; Pacemaker needs them distinct")
+            seen.add((op.name, op.interval))
+            ops.append(op)
+        if None in (name, agent, params, meta):
+            return None
+        standard, _, rest = agent.partition(":")
+        provider, _, kind = rest.rpartition(":")
+        return Primitive(name, Agent(standard, provider or None, kind), tuple(params.items()),
+                         tuple(meta.items()), tuple(ops), r.location(node, path))
+
+    def op(self, node, path) -> Op | None:
+        r = self.r
+        s = r.mapping(node, path, ("name", "interval", "timeout", "role"), required=("name",))
+        if s is None:
+            return None
+        name = s.get("name", r.string, pattern=WORD, expected="an operation name such as monitor")
+        interval = s.get("interval", r.string, "0s", pattern=DURATION, expected="a duration such as 30s")
+        timeout = s.get("timeout", r.string, pattern=DURATION, expected="a duration such as 20s")
+        role = s.get("role", self.role)
+        if name is None or interval is None or ("timeout" in s and timeout is None) or ("role" in s and role is None):
+            return None
+        return Op(name, interval, timeout, role)
+
+    def role(self, node, path) -> str | None:
+        text = self.r.string(node, path, expected="a role")
+        if text in LEGACY_ROLES:
+            self.r.error(node, path, f"Pacemaker 2.1 calls the role {LEGACY_ROLES[text]!r}, not {text!r}")
+            return None
+        if text is not None and text not in ROLES:
+            self.r.error(node, path, f"expected one of {', '.join(ROLES)}, got {text!r}")
+            return None
+        return text
+
+    def extra_group(self, node, path, primitives: dict, used: set) -> Group | None:
+        r = self.r
+        s = r.mapping(node, path, ("name", "resources", "meta"), required=("name", "resources"))
+        if s is None:
+            return None
+        name = s.get("name", r.string, pattern=NAME, expected=NAME_TEXT)
+        members = s.get("resources", self.names) or ()
+        meta = s.get("meta", r.attributes, {})
+        out = []
+        for member in members:
+            if member not in primitives:
+                r.error(s.node("resources"), s.path("resources"),
+                        f"{member!r} is not a primitive of extra.primitives; a group holds primitives only")
+            elif member in used:
+                r.error(s.node("resources"), s.path("resources"), f"{member!r} is already in a group or clone")
+            else:
+                used.add(member)
+                out.append(primitives[member])
+        if name is None or meta is None or not out:
+            return None
+        return Group(name, tuple(out), tuple(meta.items()))
+
+    def extra_clone(self, node, path, resources: dict, used: set) -> Clone | None:
+        r = self.r
+        s = r.mapping(node, path, ("name", "resource", "promotable", "meta"), required=("name", "resource"))
+        if s is None:
+            return None
+        name = s.get("name", r.string, pattern=NAME, expected=NAME_TEXT)
+        member = s.get("resource", r.string, pattern=NAME, expected=NAME_TEXT)
+        promotable = s.get("promotable", r.boolean, False)
+        meta = s.get("meta", r.attributes, {})
+        if member is not None and member not in resources:
+            r.error(s.node("resource"), s.path("resource"),
+                    f"{member!r} is not a primitive or group of extra:")
+            return None
+        if member in used:
+            r.error(s.node("resource"), s.path("resource"), f"{member!r} is already in a group or clone")
+            return None
+        if None in (name, member, promotable, meta):
+            return None
+        used.add(member)
+        return Clone(name, resources[member], promotable, tuple(meta.items()))
+
+    def extra_constraint(self, node, path) -> Constraint | None:
+        r = self.r
+        s = r.mapping(node, path)
+        if s is None:
+            return None
+        kind = s.get("type", r.string, expected="location, colocation or order")
+        fields = {
+            "location": ("type", "name", "resource", "node", "score", "role"),
+            "colocation": ("type", "name", "resource", "with", "score", "role", "with_role"),
+            "order": ("type", "name", "first", "then", "first_action", "then_action", "kind"),
+        }
+        if kind not in fields:
+            r.error(s.node("type") or node, s.path("type"),
+                    f"expected type: location, colocation or order, got {kind!r}")
+            return None
+        required = {"location": ("resource", "node"), "colocation": ("resource", "with"),
+                    "order": ("first", "then")}[kind]
+        s = r.mapping(node, path, fields[kind], required=required)
+        if s is None or any(k not in s for k in required):
+            return None
+        ref = dict(pattern=NAME, expected=NAME_TEXT)
+        score = s.get("score", r.string, "INFINITY", pattern=SCORE,
+                      expected="a score: a whole number, INFINITY or -INFINITY")
+        role = s.get("role", self.role)
+        if kind == "location":
+            rsc, target = s.get("resource", r.string, **ref), s.get("node", r.string, pattern=NODE_NAME,
+                                                                    expected="a node name")
+            name = s.get("name", r.string, f"loc-{rsc}-on-{target}", **ref)
+            if None in (rsc, target, name, score):
+                return None
+            return RscLocation(name, rsc, target, score, role)
+        if kind == "colocation":
+            rsc, other = s.get("resource", r.string, **ref), s.get("with", r.string, **ref)
+            name = s.get("name", r.string, f"col-{rsc}-with-{other}", **ref)
+            with_role = s.get("with_role", self.role)
+            if None in (rsc, other, name, score):
+                return None
+            return Colocation(name, rsc, other, score, role, with_role)
+        first, then = s.get("first", r.string, **ref), s.get("then", r.string, **ref)
+        action = dict(pattern=re.compile("start|stop|promote|demote"), expected="start, stop, promote or demote")
+        first_action = s.get("first_action", r.string, "start", **action)
+        then_action = s.get("then_action", r.string, "start", **action)
+        order_kind = s.get("kind", r.string, "Mandatory", pattern=re.compile("Mandatory|Optional|Serialize"),
+                           expected="Mandatory, Optional or Serialize")
+        name = s.get("name", r.string, f"ord-{first}-then-{then}", **ref)
+        if None in (first, then, first_action, then_action, order_kind, name):
+            return None
+        return Order(name, first, then, first_action, then_action, order_kind)
+
+    # -- cross references -----------------------------------------------------------
+
+    def cross_check(self, d: Description, node_names: list[str]) -> None:
+        self._check_vip_refs(d)
+        self._check_names(d)
+        self._check_placement(d, node_names)
+        self._check_fencing(d, node_names)
+        self._check_extra_refs(d, node_names)
+
+    def _check_vip_refs(self, d: Description) -> None:
+        mail_vips = {v.name for v in d.vips}
+        addresses: dict[str, str] = {}
+        for v in d.vips + ((d.proxysql.vip,) if d.proxysql else ()):
+            if v.address in addresses:
+                self.r.error(self.top.node("vips"), "vips",
+                             f"VIPs {addresses[v.address]!r} and {v.name!r} share address {v.address}")
+            addresses[v.address] = v.name
+        for n in d.nodes:
+            if n.address in addresses:
+                self.r.error(self.top.node("nodes"), "nodes",
+                             f"node {n.name} has the address of VIP {addresses[n.address]!r}")
+        services = [(p.name, p.vips, p.where) for p in d.postfix]
+        if d.dovecot:
+            services.append(("dovecot", d.dovecot.vips, d.dovecot.where))
+        for name, vips, where in services:
+            for v in vips:
+                if v not in mail_vips:
+                    self.r.problems.append(Problem(Severity.ERROR, where,
+                                                   f"{name}: unknown VIP {v!r}; known: {', '.join(sorted(mail_vips))}"))
+
+    def _check_names(self, d: Description) -> None:
+        taken = stack.stack_names(d)
+        seen = set()
+        for name in taken:
+            if name in seen:
+                self.r.error(None, "", f"the resource name {name!r} is used twice")
+            seen.add(name)
+        extra = [n for res in d.extra_resources for n in _names(res)]
+        for name in extra:
+            if name in seen:
+                self.r.error(self.top.node("extra"), "extra",
+                             f"the resource name {name!r} is already taken"
+                             + (" by the mail stack or fencing" if name in taken else ""))
+            seen.add(name)
+        self._known = seen
+
+    def _check_placement(self, d: Description, node_names: list[str]) -> None:
+        s, path = getattr(self, "_placement_where", (None, "placement"))
+        pl = d.placement
+        if pl.preferred_node and pl.preferred_node not in node_names:
+            self.r.error(s.node("preferred_node") if s else None, child(path, "preferred_node"),
+                         f"{pl.preferred_node!r} is not one of the nodes ({', '.join(node_names)})")
+        stickiness = dict(d.resource_defaults)["resource-stickiness"]
+        if pl.preferred_node and not pl.failback and _score(stickiness) <= stack.PREFERENCE_SCORE:
+            node, rpath = self._rsc_defaults
+            self.r.error(node, child(rpath, "resource-stickiness"),
+                         f"failback: false needs resource-stickiness above {stack.PREFERENCE_SCORE} "
+                         f"(the preferred node's score), got {stickiness}")
+
+    def _check_fencing(self, d: Description, node_names: list[str]) -> None:
+        r = self.r
+        device_names = {f.name for f in d.fence_devices}
+        covered = set()
+        for f in d.fence_devices:
+            targets = [n for n, _ in f.host_map] or list(f.hosts)
+            for t in targets:
+                if t not in node_names:
+                    r.problems.append(Problem(Severity.ERROR, f.where,
+                                              f"fence device {f.name!r} names {t!r}, which is not a node"))
+            covered.update(targets)
+        levels_node = self.top.node("fencing")
+        for level in d.fencing_levels:
+            where = f"fencing.levels.{level.target}[{level.index - 1}]"
+            if level.target not in node_names:
+                r.error(levels_node, where, f"{level.target!r} is not a node")
+            for device in level.devices:
+                if device not in device_names:
+                    r.error(levels_node, where, f"{device!r} is not a fencing device")
+        options = dict(d.options)
+        if options.get("stonith-enabled") == "true":
+            if not d.fence_devices:
+                r.error(self.top.node("fencing"), "fencing.devices",
+                        "stonith-enabled is true (the default) but no fencing device is described; "
+                        "Pacemaker would refuse to run any resource")
+            else:
+                for n in node_names:
+                    if n not in covered:
+                        r.warning(self.top.node("fencing"), "fencing.devices",
+                                  f"no fencing device names node {n!r}; it cannot be fenced")
+            delays = any(p in ("pcmk_delay_base", "pcmk_delay_max") for f in d.fence_devices for p, _ in f.params)
+            if len(node_names) == 2 and "priority-fencing-delay" not in options and not delays:
+                r.warning(self.top.node("cluster"), "cluster.options",
+                          "two nodes without priority-fencing-delay or pcmk_delay_base: after a link "
+                          "failure both nodes may fence each other at once")
+
+    def _check_extra_refs(self, d: Description, node_names: list[str]) -> None:
+        clone_members = getattr(self, "_clone_members", {})
+        for c, node, path in getattr(self, "_extra_constraints", []):
+            refs = {RscLocation: ("resource",), Colocation: ("resource", "with_resource"),
+                    Order: ("first", "then")}[type(c)]
+            for field in refs:
+                name = getattr(c, field)
+                if name in clone_members:
+                    self.r.error(node, path, f"{name!r} is inside clone {clone_members[name]!r}; "
+                                             f"constrain the clone instead")
+                elif name not in self._known:
+                    self.r.error(node, path, f"unknown resource {name!r}")
+            if isinstance(c, RscLocation) and c.node not in node_names:
+                self.r.error(node, path, f"{c.node!r} is not a node")
+        names = [c.name for c in stack.expand(d).constraints]
+        for c, node, path in getattr(self, "_extra_constraints", []):
+            if names.count(c.name) > 1:
+                self.r.error(node, path, f"constraint name {c.name!r} is used twice; give it a name:")
+
+
+def _names(res: Resource) -> list[str]:
+    if isinstance(res, Primitive):
+        return [res.name]
+    if isinstance(res, Group):
+        return [res.name] + [m.name for m in res.members]
+    return [res.name] + _names(res.member)
+
+
+def _score(text: str) -> float:
+    if text.lstrip("+-") == "INFINITY":
+        return float("-inf") if text.startswith("-") else float("inf")
+    try:
+        return int(text)
+    except ValueError:
+        return 0
+
+
+def _value_node(mapping, key: str):
+    """The value node of ``key`` in a composed mapping (the mapping itself when absent)."""
+    for key_node, value_node in getattr(mapping, "value", None) or ():
+        if getattr(key_node, "value", None) == key:
+            return value_node
+    return mapping
+
+
+def _is_null(node) -> bool:
+    return getattr(node, "tag", "") == "tag:yaml.org,2002:null"

@@ -1,0 +1,159 @@
+"""The one adapter to Pacemaker's command-line tools.
+
+Everything pacemail asks of crm_verify, crm_simulate and cibadmin goes
+through here, each tool call in one function, over :func:`pacemail.proc.run`.
+Callers pass and get CIB XML as bytes and plain records; nothing else in the
+controller knows a tool's flags or output format.
+"""
+
+from __future__ import annotations
+
+import re
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lxml import etree
+
+from pacemail.proc import run
+
+TIMEOUT = 120.0
+
+
+def get_cib(timeout: float = 30.0) -> bytes:
+    """The running cluster's CIB (raises CommandError when there is no cluster)."""
+    return run(["cibadmin", "--query"], timeout=timeout).stdout.encode("utf-8", "surrogateescape")
+
+
+@dataclass(frozen=True)
+class Verification:
+    returncode: int
+    errors: tuple[str, ...]
+    warnings: tuple[str, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+def verify(cib: bytes, timeout: float = TIMEOUT) -> Verification:
+    """``crm_verify --xml-file``: schema and configuration check of a CIB."""
+    with _cib_file(cib) as path:
+        done = run(["crm_verify", "--xml-file", str(path), "-VV"], timeout=timeout, check=False)
+    lines = [line.strip() for line in (done.stderr + done.stdout).splitlines() if line.strip()]
+    errors = tuple(line for line in lines if re.search(r"\berror:|Errors found", line))
+    warnings = tuple(line for line in lines if re.search(r"\bwarning:|Warnings found", line))
+    if done.returncode != 0 and not errors and not warnings:
+        errors = (f"crm_verify exited {done.returncode}",) + tuple(lines[-3:])
+    return Verification(done.returncode, errors, warnings)
+
+
+@dataclass(frozen=True)
+class Action:
+    """One action of a transition: ``resource`` (primitive id) ``op`` on ``node``."""
+
+    resource: str
+    op: str
+    node: str
+
+
+@dataclass(frozen=True)
+class Simulation:
+    actions: tuple[Action, ...]                      # in the order crm_simulate executed them
+    placement: dict[str, tuple[tuple[str, str], ...]]  # resource id -> ((node, role), ...) after
+    cib_after: bytes                                 # input for the next simulation
+    inputs: dict[Action, frozenset[Action]] = field(repr=False)  # action -> direct prerequisites
+
+    def requires(self, later: Action, earlier: Action) -> bool:
+        """Does the transition graph make ``later`` wait for ``earlier`` (directly or not)?"""
+        seen: set[Action] = set()
+        todo = [later]
+        while todo:
+            for prerequisite in self.inputs.get(todo.pop(), ()):
+                if prerequisite == earlier:
+                    return True
+                if prerequisite not in seen:
+                    seen.add(prerequisite)
+                    todo.append(prerequisite)
+        return False
+
+
+def simulate(cib: bytes, *, nodes_up: tuple[str, ...] = (), nodes_fail: tuple[str, ...] = (),
+             quorum: bool | None = None, timeout: float = TIMEOUT) -> Simulation:
+    """``crm_simulate --simulate``: the transition the scheduler computes, and its outcome."""
+    with tempfile.TemporaryDirectory(prefix="pacemail-sim-") as tmp:
+        folder = Path(tmp)
+        (folder / "in.xml").write_bytes(cib)
+        argv = ["crm_simulate", "--xml-file", str(folder / "in.xml"), "--simulate",
+                "--save-graph", str(folder / "graph.xml"), "--save-output", str(folder / "out.xml"),
+                "--output-as=xml"]
+        argv += [f"--node-up={n}" for n in nodes_up] + [f"--node-fail={n}" for n in nodes_fail]
+        if quorum is not None:
+            argv.append(f"--quorum={'true' if quorum else 'false'}")
+        done = run(argv, timeout=timeout)
+        result = etree.fromstring(done.stdout.encode("utf-8", "surrogateescape"))
+        graph = etree.parse(str(folder / "graph.xml")).getroot()
+        cib_after = (folder / "out.xml").read_bytes()
+    return Simulation(_transition(result), _placement(result), cib_after, _inputs(graph))
+
+
+def _transition(result: etree._Element) -> tuple[Action, ...]:
+    out = []
+    for element in result.iterfind("transition/*"):
+        if element.tag == "rsc_action":
+            out.append(Action(_primitive(element.get("resource")), element.get("op"), element.get("node")))
+        elif element.tag == "fence_action":
+            out.append(Action("", "fence", element.get("target")))
+    return tuple(out)
+
+
+def _placement(result: etree._Element) -> dict[str, tuple[tuple[str, str], ...]]:
+    out: dict[str, list[tuple[str, str]]] = {}
+    for resource in result.iterfind("revised_cluster_status/resources//resource"):
+        places = out.setdefault(resource.get("id"), [])
+        places += [(n.get("name"), resource.get("role")) for n in resource.iterfind("node")]
+    return {rid: tuple(sorted(places)) for rid, places in out.items()}
+
+
+def _inputs(graph: etree._Element) -> dict[Action, frozenset[Action]]:
+    """Graph actions are numbered; a synapse's inputs name their prerequisites by number."""
+    by_id = {a.get("id"): _graph_action(a) for a in graph.iterfind("synapse/action_set/*")}
+    out: dict[Action, frozenset[Action]] = {}
+    for synapse in graph.iterfind("synapse"):
+        prerequisites = frozenset(by_id[t.get("id")] for t in synapse.iterfind("inputs/trigger/*")
+                                  if t.get("id") in by_id)
+        for a in synapse.iterfind("action_set/*"):
+            target = by_id[a.get("id")]
+            out[target] = out.get(target, frozenset()) | prerequisites
+    return out
+
+
+def _graph_action(element: etree._Element) -> Action:
+    if element.tag == "crm_event" and element.get("operation") == "stonith":
+        return Action("", "fence", element.get("on_node", ""))
+    if element.tag == "rsc_op":
+        primitive = element.find("primitive")
+        return Action(primitive.get("id"), element.get("operation"), element.get("on_node", ""))
+    # pseudo events (clone start/promote, notifications): named by operation key
+    return Action(element.get("operation_key", ""), element.get("operation", ""), element.get("on_node", ""))
+
+
+def _primitive(resource: str) -> str:
+    """``pm-drbd:1`` (a clone instance) -> ``pm-drbd``."""
+    return resource.split(":", 1)[0]
+
+
+class _cib_file:
+    """A CIB written to a temporary file, removed afterwards."""
+
+    def __init__(self, cib: bytes):
+        self.cib = cib
+
+    def __enter__(self) -> Path:
+        self.tmp = tempfile.TemporaryDirectory(prefix="pacemail-cib-")
+        path = Path(self.tmp.name) / "cib.xml"
+        path.write_bytes(self.cib)
+        return path
+
+    def __exit__(self, *exc) -> None:
+        self.tmp.cleanup()

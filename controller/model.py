@@ -1,0 +1,202 @@
+"""The parsed cluster description: plain frozen records, no behaviour.
+
+Two layers: the mail-stack records (:class:`Storage`, :class:`Vip`,
+:class:`Postfix`, ...) say what the admin wrote, and the generic Pacemaker
+records (:class:`Primitive`, :class:`Clone`, :class:`Colocation`, ...) are
+what both the mail stack (expanded by ``stack.py``) and the ``extra:`` escape
+hatch become before ``build.py`` turns them into XML. Names are description
+names; ``cibxml.owned_id`` adds the ``pm-`` prefix.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from pacemail.controller.problems import Location
+
+Pairs = tuple[tuple[str, str], ...]
+
+
+# -- generic Pacemaker records ------------------------------------------------
+
+@dataclass(frozen=True)
+class Op:
+    name: str
+    interval: str
+    timeout: str | None = None
+    role: str | None = None
+
+
+@dataclass(frozen=True)
+class Agent:
+    standard: str
+    provider: str | None
+    type: str
+
+    def __str__(self) -> str:
+        parts = [self.standard, self.provider, self.type]
+        return ":".join(p for p in parts if p)
+
+
+@dataclass(frozen=True)
+class Primitive:
+    name: str
+    agent: Agent
+    params: Pairs = ()
+    meta: Pairs = ()
+    ops: tuple[Op, ...] = ()
+    where: Location | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class Group:
+    name: str
+    members: tuple[Primitive, ...]
+    meta: Pairs = ()
+
+
+@dataclass(frozen=True)
+class Clone:
+    name: str
+    member: Primitive | Group
+    promotable: bool = False
+    meta: Pairs = ()
+
+
+Resource = Primitive | Group | Clone
+
+
+@dataclass(frozen=True)
+class RscLocation:
+    """rsc_location: ``resource`` scores ``node`` (negative scores avoid it)."""
+
+    name: str
+    resource: str
+    node: str
+    score: str
+    role: str | None = None
+
+
+@dataclass(frozen=True)
+class Colocation:
+    """rsc_colocation: ``resource`` runs where ``with_resource`` runs."""
+
+    name: str
+    resource: str
+    with_resource: str
+    score: str = "INFINITY"
+    role: str | None = None
+    with_role: str | None = None
+
+
+@dataclass(frozen=True)
+class Order:
+    """rsc_order: ``first`` (``first_action``) before ``then`` (``then_action``)."""
+
+    name: str
+    first: str
+    then: str
+    first_action: str = "start"
+    then_action: str = "start"
+    kind: str = "Mandatory"
+
+
+Constraint = RscLocation | Colocation | Order
+
+
+@dataclass(frozen=True)
+class FencingLevel:
+    target: str
+    index: int
+    devices: tuple[str, ...]
+
+
+# -- the mail stack, as written ----------------------------------------------
+
+@dataclass(frozen=True)
+class Node:
+    name: str
+    nodeid: int
+    address: str | None = None
+
+
+@dataclass(frozen=True)
+class Storage:
+    drbd_resource: str
+    device: str
+    mount_point: str
+    fstype: str = "ext4"
+    mount_options: str | None = None
+
+
+@dataclass(frozen=True)
+class Vip:
+    name: str
+    address: str
+    prefix: int
+    interface: str | None = None  # None: the agent picks the interface holding the subnet
+
+
+@dataclass(frozen=True)
+class Postfix:
+    name: str
+    config_dir: str
+    vips: tuple[str, ...]
+    where: Location | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class Dovecot:
+    config_file: str
+    vips: tuple[str, ...]
+    where: Location | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class ProxySQL:
+    vip: Vip
+    config: str
+    datadir: str
+    admin_port: int
+    proxy_port: int
+    where: Location | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class Placement:
+    preferred_node: str | None
+    failback: bool
+    priority: int
+
+
+@dataclass(frozen=True)
+class FenceDevice:
+    name: str
+    agent: str
+    hosts: tuple[str, ...]
+    host_map: Pairs = ()
+    params: Pairs = ()
+    secrets: Pairs = ()  # parameter name -> path of the file holding its value
+    where: Location | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class Description:
+    name: str
+    nodes: tuple[Node, ...]
+    two_node: bool
+    options: Pairs
+    resource_defaults: Pairs
+    operation_defaults: Pairs
+    storage: Storage
+    vips: tuple[Vip, ...]
+    postfix: tuple[Postfix, ...]
+    dovecot: Dovecot | None
+    proxysql: ProxySQL | None
+    placement: Placement
+    fence_devices: tuple[FenceDevice, ...]
+    fencing_levels: tuple[FencingLevel, ...]
+    extra_resources: tuple[Resource, ...]
+    extra_constraints: tuple[Constraint, ...]
+    storage_where: Location | None = field(default=None, compare=False)
+    vips_where: Location | None = field(default=None, compare=False)

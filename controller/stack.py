@@ -1,0 +1,176 @@
+"""The mail stack of a description, expanded into generic Pacemaker records.
+
+Seed 001's tree: a promotable DRBD clone; the file system mounted where DRBD
+is Promoted; the mail VIPs on top of the mount; postfix instances and dovecot
+on top of the VIPs; ProxySQL's own VIP, then ProxySQL, also on the storage
+node. Each edge of the tree is one colocation plus one order constraint,
+named after what it says (``col-mount-with-drbd-promoted``). Fence devices
+become stonith primitives. The ``extra:`` records follow unchanged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pacemail.controller.model import (
+    Agent, Clone, Colocation, Constraint, Description, FenceDevice, FencingLevel,
+    Op, Order, Pairs, Primitive, Resource, RscLocation, Vip,
+)
+
+# Score of ``placement.preferred_node``; the default stickiness outweighs it.
+PREFERENCE_SCORE = 100
+
+# The secret's value stays out of the CIB: Pacemaker's CIB secrets read it from
+# /var/lib/pacemaker/lrm/secrets/<resource>/<parameter> on each node.
+SECRET_VALUE = "lrm://"
+
+DRBD_OPS = (
+    Op("start", "0s", "240s"), Op("stop", "0s", "100s"),
+    Op("promote", "0s", "90s"), Op("demote", "0s", "90s"), Op("notify", "0s", "90s"),
+    Op("monitor", "29s", "20s", role="Promoted"),
+    Op("monitor", "31s", "20s", role="Unpromoted"),
+)
+MOUNT_OPS = (Op("start", "0s", "60s"), Op("stop", "0s", "60s"), Op("monitor", "20s", "40s"))
+VIP_OPS = (Op("start", "0s", "20s"), Op("stop", "0s", "20s"), Op("monitor", "10s", "20s"))
+SERVICE_OPS = (Op("start", "0s", "60s"), Op("stop", "0s", "60s"), Op("monitor", "20s", "30s"))
+FENCE_OPS = (Op("monitor", "60s", "20s"),)
+
+DRBD = "drbd"
+DRBD_CLONE = "drbd-clone"
+MOUNT = "mount"
+PROXYSQL = "proxysql"
+PROXYSQL_VIP = "vip-proxysql"
+
+
+@dataclass(frozen=True)
+class Expanded:
+    resources: tuple[Resource, ...]
+    constraints: tuple[Constraint, ...]
+    fencing_levels: tuple[FencingLevel, ...]
+
+
+def pacemail_agent(name: str) -> Agent:
+    return Agent("ocf", "pacemail", name)
+
+
+def vip_name(vip: Vip) -> str:
+    return f"vip-{vip.name}"
+
+
+def postfix_name(instance_name: str) -> str:
+    return f"postfix-{instance_name}"
+
+
+def stack_names(d: Description) -> list[str]:
+    """Every resource name the mail stack and fencing take, for clash checks and docs."""
+    return [r.name for r in _stack_resources(d) + _fence_resources(d)] + [DRBD]
+
+
+def expand(d: Description) -> Expanded:
+    return Expanded(
+        resources=_fence_resources(d) + _stack_resources(d) + d.extra_resources,
+        constraints=_stack_constraints(d) + _fence_constraints(d) + d.extra_constraints,
+        fencing_levels=d.fencing_levels,
+    )
+
+
+def _stack_resources(d: Description) -> tuple[Resource, ...]:
+    meta = _priority(d)
+    s = d.storage
+    drbd = Primitive(DRBD, pacemail_agent("drbd"), (("drbd_resource", s.drbd_resource),),
+                     ops=DRBD_OPS, where=d.storage_where)
+    clone_meta = (
+        ("promotable", "true"), ("promoted-max", "1"), ("promoted-node-max", "1"),
+        ("clone-max", str(len(d.nodes))), ("clone-node-max", "1"), ("notify", "true"),
+    ) + meta
+    mount_params = (("device", s.device), ("directory", s.mount_point), ("fstype", s.fstype))
+    if s.mount_options:
+        mount_params += (("options", s.mount_options),)
+    mount_params += (("drbd_resource", s.drbd_resource),)
+    out: list[Resource] = [
+        Clone(DRBD_CLONE, drbd, promotable=True, meta=clone_meta),
+        Primitive(MOUNT, pacemail_agent("mount"), mount_params, meta, MOUNT_OPS, d.storage_where),
+    ]
+    out += [_vip(v, meta, d.vips_where) for v in d.vips]
+    out += [Primitive(postfix_name(p.name), pacemail_agent("postfix"),
+                      (("config_dir", p.config_dir),), meta, SERVICE_OPS, p.where)
+            for p in d.postfix]
+    if d.dovecot:
+        out.append(Primitive("dovecot", pacemail_agent("dovecot"),
+                             (("config_file", d.dovecot.config_file),), meta, SERVICE_OPS,
+                             d.dovecot.where))
+    if d.proxysql:
+        p = d.proxysql
+        out.append(_vip(p.vip, meta, p.where))
+        out.append(Primitive(PROXYSQL, pacemail_agent("proxysql"), (
+            ("config", p.config), ("datadir", p.datadir),
+            ("admin_port", str(p.admin_port)), ("proxy_port", str(p.proxy_port)),
+        ), meta, SERVICE_OPS, p.where))
+    return tuple(out)
+
+
+def _vip(v: Vip, meta: Pairs, where) -> Primitive:
+    params = (("ip", v.address), ("cidr_netmask", str(v.prefix)))
+    if v.interface:
+        params += (("nic", v.interface),)
+    return Primitive(vip_name(v), pacemail_agent("vip"), params, meta, VIP_OPS, where)
+
+
+def _priority(d: Description) -> Pairs:
+    """Resource priority: what priority-fencing-delay weighs to pick the node that survives."""
+    return (("priority", str(d.placement.priority)),) if d.placement.priority else ()
+
+
+def _on_top(upper: str, lower: str, lower_role: str | None = None,
+            lower_action: str = "start") -> tuple[Constraint, ...]:
+    """``upper`` runs where ``lower`` runs and starts after it."""
+    role = f"-{lower_role.lower()}" if lower_role else ""
+    lower_label = lower.removesuffix("-clone")
+    action = f"-{lower_action}" if lower_action != "start" else ""
+    return (
+        Colocation(f"col-{upper}-with-{lower_label}{role}", upper, lower, with_role=lower_role),
+        Order(f"ord-{lower_label}{action}-then-{upper}", lower, upper, first_action=lower_action),
+    )
+
+
+def _stack_constraints(d: Description) -> tuple[Constraint, ...]:
+    out = list(_on_top(MOUNT, DRBD_CLONE, "Promoted", "promote"))
+    for v in d.vips:
+        out += _on_top(vip_name(v), MOUNT)
+    services = [(postfix_name(p.name), p.vips) for p in d.postfix]
+    if d.dovecot:
+        services.append(("dovecot", d.dovecot.vips))
+    for name, vips in services:
+        for v in vips:
+            out += _on_top(name, f"vip-{v}")
+    if d.proxysql:
+        out += _on_top(PROXYSQL_VIP, MOUNT)
+        out += _on_top(PROXYSQL, PROXYSQL_VIP)
+    if d.placement.preferred_node:
+        node = d.placement.preferred_node
+        out.append(RscLocation(f"loc-{MOUNT}-prefers-{node}", MOUNT, node, str(PREFERENCE_SCORE)))
+    return tuple(out)
+
+
+def _fence_resources(d: Description) -> tuple[Resource, ...]:
+    return tuple(_fence_primitive(f) for f in d.fence_devices)
+
+
+def _fence_primitive(f: FenceDevice) -> Primitive:
+    params: Pairs = ()
+    if f.host_map:
+        params += (("pcmk_host_map", ";".join(f"{n}:{p}" for n, p in f.host_map)),)
+    elif f.hosts:
+        params += (("pcmk_host_list", " ".join(f.hosts)),)
+    params += f.params + tuple((name, SECRET_VALUE) for name, _ in f.secrets)
+    return Primitive(f.name, Agent("stonith", None, f.agent), params, (), FENCE_OPS, f.where)
+
+
+def _fence_constraints(d: Description) -> tuple[Constraint, ...]:
+    """A device that fences exactly one node never runs on that node."""
+    out = []
+    for f in d.fence_devices:
+        targets = [n for n, _ in f.host_map] or list(f.hosts)
+        if len(targets) == 1:
+            out.append(RscLocation(f"loc-{f.name}-avoids-{targets[0]}", f.name, targets[0], "-INFINITY"))
+    return tuple(out)
