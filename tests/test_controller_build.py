@@ -1,0 +1,99 @@
+"""The builder: deterministic, well-formed, owned, and accepted by crm_verify."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hypothesis import HealthCheck, given, settings
+from lxml import etree
+
+from pacemail.controller import live
+from pacemail.controller.build import build_cib, render
+from pacemail.controller.cibxml import MARK, is_owned
+from pacemail.controller.description import load, parse
+from test_controller_parse import descriptions, dump
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "cib-templates"
+RESOURCE_TAGS = ("primitive", "group", "clone")
+
+
+def described(d: dict):
+    parsed = parse(dump(d), "gen.yaml")
+    assert parsed.description is not None, parsed.problems
+    return parsed.description
+
+
+def check_tree(cib: etree._Element) -> None:
+    ids = [e.get("id") for e in cib.iter() if e.get("id") is not None and e.tag != "node"]
+    assert len(ids) == len(set(ids)), "duplicate ids"
+    resources = {e.get("id") for e in cib.iterfind("configuration/resources//*") if e.tag in RESOURCE_TAGS}
+    for c in cib.find("configuration/constraints"):
+        for attr in ("rsc", "with-rsc", "first", "then"):
+            if c.get(attr) is not None:
+                assert c.get(attr) in resources, (c.get("id"), attr)
+    for element in cib.find("configuration").iter():
+        if element.get("id") is not None and element.tag != "node":
+            assert is_owned(element), element.get("id")
+        if element.tag in RESOURCE_TAGS:
+            assert element.get("description") == MARK
+    devices = {e.get("id") for e in cib.iterfind("configuration/resources/primitive[@class='stonith']")}
+    for level in cib.iterfind("configuration/fencing-topology/fencing-level"):
+        assert set(level.get("devices").split(",")) <= devices
+
+
+def test_templates_render_a_complete_cib():
+    for name in ("mail-3node", "mail-2node"):
+        parsed = load(TEMPLATES / f"{name}.yaml")
+        assert parsed.description is not None, parsed.problems
+        cib = build_cib(parsed.description)
+        sections = [child.tag for child in cib.find("configuration")]
+        assert {"crm_config", "nodes", "resources", "constraints", "rsc_defaults", "op_defaults"} <= set(sections)
+        assert len(cib.find("status")) == 0
+        check_tree(cib)
+
+
+def test_seed_001_tree_and_constraint_ids():
+    d = load(TEMPLATES / "mail-3node.yaml").description
+    cib = build_cib(d)
+    ids = {c.get("id") for c in cib.find("configuration/constraints")}
+    assert {"pm-col-mount-with-drbd-promoted", "pm-ord-drbd-promote-then-mount",
+            "pm-col-vip-mail-with-mount", "pm-ord-mount-then-vip-mail",
+            "pm-col-postfix-main-with-vip-mail", "pm-ord-vip-mail-then-postfix-main",
+            "pm-col-dovecot-with-vip-mail", "pm-col-vip-proxysql-with-mount",
+            "pm-col-proxysql-with-vip-proxysql", "pm-loc-mount-prefers-node1"} <= ids
+    colocation = cib.find("configuration/constraints/rsc_colocation[@id='pm-col-mount-with-drbd-promoted']")
+    assert colocation.get("with-rsc-role") == "Promoted"
+    order = cib.find("configuration/constraints/rsc_order[@id='pm-ord-drbd-promote-then-mount']")
+    assert (order.get("first-action"), order.get("then-action")) == ("promote", "start")
+    clone = cib.find("configuration/resources/clone[@id='pm-drbd-clone']")
+    assert clone.find("meta_attributes/nvpair[@name='promotable']").get("value") == "true"
+    monitors = {op.get("role"): op.get("interval")
+                for op in clone.iterfind("primitive/operations/op[@name='monitor']")}
+    assert set(monitors) == {"Promoted", "Unpromoted"} and monitors["Promoted"] != monitors["Unpromoted"]
+
+
+def test_template_renders_pass_crm_verify():
+    for name in ("mail-3node", "mail-2node"):
+        result = live.verify(render(load(TEMPLATES / f"{name}.yaml").description))
+        assert result.errors == (), result.errors
+
+
+def test_crm_verify_reports_errors_as_errors():
+    cib = build_cib(load(TEMPLATES / "mail-3node.yaml").description)
+    cib.find("configuration/resources/primitive").set("class", "nonsense")
+    assert live.verify(etree.tostring(cib)).errors
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(descriptions())
+def test_generated_descriptions_render_deterministically_and_well_formed(d):
+    first = render(described(d))
+    assert render(described(d)) == first
+    check_tree(etree.fromstring(first))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(descriptions())
+def test_generated_descriptions_pass_crm_verify(d):
+    result = live.verify(render(described(d)))
+    assert result.errors == (), result.errors
