@@ -1,0 +1,95 @@
+"""The templates under crm_simulate: the stack lands on one node and fails over in order."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from lxml import etree
+
+from pacemail.controller import live
+from pacemail.controller.build import build_cib
+from pacemail.controller.description import load, parse
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "cib-templates"
+STACK = ("pm-mount", "pm-vip-mail", "pm-postfix-main", "pm-dovecot", "pm-vip-proxysql", "pm-proxysql")
+
+
+def online(cib: etree._Element) -> bytes:
+    """All nodes up with quorum, each with the promotion score a healthy DRBD replica sets."""
+    cib.set("have-quorum", "1")
+    cib.set("dc-uuid", cib.find("configuration/nodes/node").get("id"))
+    status = cib.find("status")
+    for node in cib.iterfind("configuration/nodes/node"):
+        state = etree.SubElement(status, "node_state", id=node.get("id"), uname=node.get("uname"),
+                                 in_ccm="true", crmd="online", join="member", expected="member")
+        promotion_score(state)
+    return etree.tostring(cib)
+
+
+def promotion_score(state: etree._Element) -> None:
+    """What the DRBD agent's monitor sets on an UpToDate replica (crm_master)."""
+    nid = state.get("id")
+    for old in state.findall("transient_attributes"):
+        state.remove(old)
+    attributes = etree.SubElement(etree.SubElement(state, "transient_attributes", id=nid),
+                                  "instance_attributes", id=f"status-{nid}")
+    etree.SubElement(attributes, "nvpair", id=f"status-{nid}-master-pm-drbd",
+                     name="master-pm-drbd", value="10000")
+
+
+def rejoined(cib: bytes, name: str) -> bytes:
+    """``name`` back online with a resynced (promotable) DRBD replica."""
+    tree = etree.fromstring(cib)
+    state = tree.find(f"status/node_state[@uname='{name}']")
+    state.attrib.update({"in_ccm": "true", "crmd": "online", "join": "member", "expected": "member"})
+    promotion_score(state)
+    return etree.tostring(tree)
+
+
+def stack_nodes(sim: live.Simulation) -> set[str]:
+    nodes = {node for rid in STACK for node, role in sim.placement[rid] if role == "Started"}
+    nodes |= {node for node, role in sim.placement["pm-drbd"] if role == "Promoted"}
+    return nodes
+
+
+@pytest.fixture(params=["mail-3node", "mail-2node"])
+def started(request):
+    d = load(TEMPLATES / f"{request.param}.yaml").description
+    cib = online(build_cib(d))
+    assert live.verify(cib).warnings == ()
+    return d, live.simulate(cib)
+
+
+def test_whole_stack_starts_on_the_preferred_node(started):
+    d, sim = started
+    assert stack_nodes(sim) == {d.placement.preferred_node}
+    assert all(len(sim.placement[rid]) == 1 for rid in STACK)
+
+
+def test_node_failure_moves_the_whole_stack_to_one_other_node_in_order(started):
+    d, sim = started
+    failed = d.placement.preferred_node
+    after = live.simulate(sim.cib_after, nodes_fail=(failed,))
+    [target] = stack_nodes(after)
+    assert target != failed
+    A = live.Action
+    chain = [A("pm-drbd", "promote", target), A("pm-mount", "start", target), A("pm-vip-mail", "start", target)]
+    for earlier, later in zip(chain, chain[1:]):
+        assert later in after.actions and after.requires(later, earlier), (later, earlier)
+    for service in ("pm-postfix-main", "pm-dovecot"):
+        assert after.requires(A(service, "start", target), A("pm-vip-mail", "start", target))
+    assert after.requires(A("pm-proxysql", "start", target), A("pm-vip-proxysql", "start", target))
+    assert after.requires(A("pm-vip-proxysql", "start", target), A("pm-mount", "start", target))
+
+
+@pytest.mark.parametrize("failback", [False, True])
+def test_failback_only_when_asked(failback):
+    text = (TEMPLATES / "mail-3node.yaml").read_text()
+    text = text.replace("failback: false", f"failback: {str(failback).lower()}")
+    d = parse(text, "mail-3node.yaml").description
+    failed = d.placement.preferred_node
+    started = live.simulate(online(build_cib(d)))
+    moved = live.simulate(started.cib_after, nodes_fail=(failed,))
+    back = live.simulate(rejoined(moved.cib_after, failed))
+    assert stack_nodes(back) == ({failed} if failback else stack_nodes(moved))
