@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections import Counter
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -735,9 +736,9 @@ class _Schema:
                     self.r.error(node, path, f"unknown resource {name!r}")
             if isinstance(c, RscLocation) and c.node not in node_names:
                 self.r.error(node, path, f"{c.node!r} is not a node")
-        names = [c.name for c in stack.expand(d).constraints]
+        names = Counter(c.name for c in stack.expand(d).constraints)
         for c, node, path in getattr(self, "_extra_constraints", []):
-            if names.count(c.name) > 1:
+            if names[c.name] > 1:
                 self.r.error(node, path, f"constraint name {c.name!r} is used twice; give it a name:")
 
 

@@ -18,6 +18,8 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from pacemail.controller.problems import Location, Problem, Severity
 
 _constructor = yaml.constructor.SafeConstructor()
+# libyaml's loader keeps the same marks and composes a large file ~10x faster.
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def child(path: str, name: str | int) -> str:
@@ -45,7 +47,7 @@ class Reader:
 
     def compose(self, text: str) -> Node | None:
         try:
-            return yaml.compose(text, Loader=yaml.SafeLoader)
+            return yaml.compose(text, Loader=_LOADER)
         except yaml.MarkedYAMLError as exc:
             mark = exc.problem_mark or exc.context_mark
             line = mark.line + 1 if mark else None
