@@ -34,8 +34,12 @@ fi
 # exists; the lab runs its own copies inside namespaces, so none are needed
 # in the root namespace.
 
-if [ ! -x .venv/bin/python ]; then
-    python3 -m venv .venv
+# Debian's own interpreter, not one under /root: Pacemaker runs agents'
+# meta-data as the hacluster user, who must be able to execute it and read
+# the package (so keep the checkout somewhere hacluster can read, too).
+if [ ! -x .venv/bin/python ] || [ "$(readlink -f .venv/bin/python)" != "$(readlink -f /usr/bin/python3)" ]; then
+    rm -rf .venv
+    /usr/bin/python3 -m venv .venv
 fi
 .venv/bin/pip install -q --upgrade pip
 .venv/bin/pip install -q -e '.[test]'

@@ -17,6 +17,7 @@ import pacemail
 # name -> "module:attribute" of the click command or group implementing it.
 COMMANDS: dict[str, str] = {
     "agents": "pacemail.controller.cli.agents:agents",
+    "lab": "pacemail.controller.cli.lab:lab",
     "render": "pacemail.controller.cli.config:render",
 }
 

@@ -1,0 +1,209 @@
+"""Bringing a lab up and down, and reading its state.
+
+``up`` always clears a stale lab of the same name first (left by a crash, a
+killed session or a half-finished ``up``), and ``down`` finds everything from
+the lab's name alone: namespaces by prefix, loop devices by backing file,
+processes by namespace, so it works without the state file and twice in a row.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pacemail.lab import net, power, provision, state, switchd
+from pacemail.lab.nodes import NodeDown, node_run
+from pacemail.lab.topology import STATE_ROOT, Lab, check_name, netns_prefix
+from pacemail.proc import CommandError, run
+
+FENCE_AGENT_PATH = Path("/usr/sbin/fence_pacemail_lab")
+FENCE_DEVICE_ID = "lab-fence"
+QUORUM_WAIT_S = 120.0
+
+
+@dataclass
+class UpResult:
+    lab: Lab
+    seconds_to_quorum: float
+    seconds_total: float
+    mail_device: str
+
+
+@dataclass
+class ClusterView:
+    """What one node's crm_mon says."""
+    node: str
+    quorate: bool = False
+    dc: str | None = None
+    online: list[str] = field(default_factory=list)
+
+
+def up(name: str, size: int = 3, two_node: bool = False, fencing: bool = True,
+       progress=lambda msg: None) -> UpResult:
+    started = time.monotonic()
+    lab = Lab(check_name(name), size, two_node)
+    down(name)
+    try:
+        (lab.dir / "bin").mkdir(parents=True)
+        authkey = os.urandom(256)
+        for node in lab.nodes:
+            provision.node_dirs(lab, node, authkey)
+        device = provision.mail_volume(lab)
+        net.create_switch(lab)
+        net.create_client(lab)
+        install_fence_agent()
+        state.save(lab, mail_device=device, mail_image=str(lab.mail_image))
+        _start_switch(lab)
+        progress(f"booting {size} nodes")
+        for node in lab.nodes:
+            answer = switchd.request(str(lab.switch_socket), "on", node.name)
+            if not answer.get("ok"):
+                raise RuntimeError(f"{node.name}: {answer.get('error')}")
+        progress("waiting for quorum and a DC")
+        view = wait_for_quorum(lab, [n.name for n in lab.nodes], QUORUM_WAIT_S)
+        quorum_at = time.monotonic() - started
+        if fencing:
+            configure_fencing(lab, view.dc or "node1")
+        return UpResult(lab, quorum_at, time.monotonic() - started, device)
+    except BaseException:
+        down(name)
+        raise
+
+
+def down(name: str) -> list[str]:
+    """Remove everything lab ``name`` made. Returns what was removed, for the log."""
+    check_name(name)
+    lab_dir = STATE_ROOT / name
+    removed = []
+    pid = _switchd_pid(name)
+    if pid:
+        os.kill(pid, signal.SIGKILL)
+        removed.append(f"switch daemon {pid}")
+    spaces = [ns for ns in net.list_netns() if ns.startswith(netns_prefix(name))]
+    for ns in spaces:  # every process of every node lives in one of these
+        for p in net.netns_pids(ns):
+            try:
+                os.kill(p, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    _wait_gone(spaces)
+    for ns in spaces:
+        net.delete_netns(ns)
+        removed.append(f"netns {ns}")
+    removed += [f"loop {d}" for d in provision.detach_loops(lab_dir)]
+    if lab_dir.exists():
+        shutil.rmtree(lab_dir)
+        removed.append(str(lab_dir))
+    if FENCE_AGENT_PATH.exists() and not labs():
+        FENCE_AGENT_PATH.unlink()
+        removed.append(str(FENCE_AGENT_PATH))
+    return removed
+
+
+def crm_view(lab: str, node: str, timeout: float = 10.0) -> ClusterView:
+    view = ClusterView(node)
+    try:
+        out = node_run(lab, node, ["crm_mon", "-1", "--output-as=xml"], timeout=timeout).stdout
+        root = ET.fromstring(out)
+    except (CommandError, NodeDown, ET.ParseError):
+        return view
+    dc = root.find("summary/current_dc")
+    if dc is not None and dc.get("present") == "true":
+        view.dc = dc.get("name")
+        view.quorate = dc.get("with_quorum") == "true"
+    view.online = sorted(n.get("name") for n in root.iter("node")
+                         if n.get("online") == "true" and n.get("name"))
+    return view
+
+
+def wait_for_quorum(lab: Lab, members: list[str], timeout: float) -> ClusterView:
+    """Until ``members`` are all online in one quorate partition with a DC."""
+    deadline = time.monotonic() + timeout
+    view = ClusterView(members[0])
+    while time.monotonic() < deadline:
+        view = crm_view(lab.name, members[0])
+        if view.quorate and view.dc and set(members) <= set(view.online):
+            return view
+        time.sleep(1)
+    raise TimeoutError(f"no quorate cluster of {', '.join(members)} within {timeout:.0f}s "
+                       f"(last view from {view.node}: online {view.online}, dc {view.dc})")
+
+
+def configure_fencing(lab: Lab, node: str) -> None:
+    """A fence device for all nodes, and STONITH on: the lab fences like production."""
+    hosts = " ".join(n.name for n in lab.nodes)
+    xml = (f'<primitive id="{FENCE_DEVICE_ID}" class="stonith" type="fence_pacemail_lab">'
+           f'<instance_attributes id="{FENCE_DEVICE_ID}-ia">'
+           f'<nvpair id="{FENCE_DEVICE_ID}-lab" name="lab" value="{lab.name}"/>'
+           f'<nvpair id="{FENCE_DEVICE_ID}-hosts" name="pcmk_host_list" value="{hosts}"/>'
+           f'</instance_attributes>'
+           f'<operations><op id="{FENCE_DEVICE_ID}-monitor" name="monitor" interval="60s"/>'
+           f'</operations></primitive>')
+    node_run(lab.name, node, ["cibadmin", "--create", "-o", "resources", "--xml-text", xml],
+             timeout=30)
+    node_run(lab.name, node, ["crm_attribute", "--type", "crm_config", "--name",
+                              "stonith-enabled", "--update", "true"], timeout=30)
+
+
+def install_fence_agent() -> None:
+    """Pacemaker's fenced finds fence agents as /usr/sbin/fence_*."""
+    FENCE_AGENT_PATH.write_text(
+        f"#!{sys.executable} -I\n"
+        "import sys\n"
+        "from pacemail.lab.fence_agent import main\n"
+        "sys.exit(main())\n")
+    FENCE_AGENT_PATH.chmod(0o755)
+
+
+def labs() -> list[str]:
+    """Names of the labs that are up on this machine."""
+    if not STATE_ROOT.is_dir():
+        return []
+    return sorted(p.name for p in STATE_ROOT.iterdir() if (p / "state.json").exists())
+
+
+def _start_switch(lab: Lab) -> None:
+    log = open(lab.dir / "switchd.log", "ab")
+    proc = subprocess.Popen([sys.executable, "-m", "pacemail.lab.switchd", lab.name],
+                            stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                            start_new_session=True, cwd="/")
+    log.close()
+    (lab.dir / "switchd.pid").write_text(f"{proc.pid}\n")
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if lab.switch_socket.exists():
+            try:
+                if switchd.request(str(lab.switch_socket), "list", timeout=5).get("ok"):
+                    return
+            except OSError:
+                pass
+        if proc.poll() is not None:
+            break
+        time.sleep(0.05)
+    raise RuntimeError(f"the lab switch did not start: see {lab.dir / 'switchd.log'}")
+
+
+def _switchd_pid(name: str) -> int | None:
+    """The switch daemon of lab ``name``, found by its command line."""
+    wanted = [b"-m", b"pacemail.lab.switchd", name.encode()]
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "cmdline").read_bytes().split(b"\0")[-4:-1] == wanted:
+                    return int(entry.name)
+            except OSError:
+                continue
+    return None
+
+
+def _wait_gone(spaces: list[str], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and any(net.netns_pids(ns) for ns in spaces):
+        time.sleep(0.05)

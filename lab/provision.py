@@ -1,0 +1,72 @@
+"""The lab's disks and per-node directories, made before any node boots.
+
+Each node gets its own copy of the directories nodeinit binds over the system
+paths (cluster state, logs, postfix and dovecot configuration and spools), so
+the nodes never share state through the file system; the mail volume is the
+one thing they share, as a loop device over an image file (the SAN or DRBD
+stand-in).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from pacemail.lab import corosync_conf
+from pacemail.lab.nodeinit import BOUND_DIRS
+from pacemail.lab.topology import Lab, Node
+from pacemail.proc import run
+
+MAIL_IMAGE_MIB = 256
+COPIED_FROM_HOST = ("/etc/postfix", "/var/spool/postfix", "/var/lib/postfix",
+                    "/etc/dovecot", "/var/lib/dovecot")
+PACEMAKER_DIRS = ("cib", "pengine", "blackbox", "cores")
+
+
+def node_dirs(lab: Lab, node: Node, authkey: bytes) -> None:
+    root = node.root
+    for path in BOUND_DIRS:
+        target = root / path.lstrip("/")
+        if path in COPIED_FROM_HOST and Path(path).is_dir():
+            if target.exists():
+                shutil.rmtree(target)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            # cp -a keeps owners, modes and the special files postfix's spool has.
+            run(["cp", "-a", path, str(target)], timeout=60)
+        else:
+            target.mkdir(parents=True, exist_ok=True)
+    pacemaker = root / "var/lib/pacemaker"
+    shutil.chown(pacemaker, "hacluster", "haclient")
+    for sub in PACEMAKER_DIRS:
+        (pacemaker / sub).mkdir(exist_ok=True)
+        shutil.chown(pacemaker / sub, "hacluster", "haclient")
+        os.chmod(pacemaker / sub, 0o750)
+    etc = root / "etc/corosync"
+    (etc / "corosync.conf").write_text(corosync_conf.render(lab))
+    key = etc / "authkey"
+    key.write_bytes(authkey)
+    os.chmod(key, 0o400)
+
+
+def mail_volume(lab: Lab) -> str:
+    """Create the shared mail volume (ext4 on a loop device); return the device."""
+    image = lab.mail_image
+    image.parent.mkdir(parents=True, exist_ok=True)
+    with open(image, "wb") as f:
+        f.truncate(MAIL_IMAGE_MIB * 1024 * 1024)
+    run(["mkfs.ext4", "-q", "-F", "-L", "pmmail", str(image)], timeout=60)
+    return run(["losetup", "--find", "--show", str(image)], timeout=10).stdout.strip()
+
+
+def detach_loops(lab_dir: Path) -> list[str]:
+    """Detach every loop device whose backing file lies under ``lab_dir``."""
+    out = run(["losetup", "--list", "--noheadings", "--output", "NAME,BACK-FILE"],
+              timeout=10, check=False).stdout
+    detached = []
+    for line in out.splitlines():
+        parts = line.split(None, 1)
+        if len(parts) == 2 and parts[1].strip().startswith(str(lab_dir) + "/"):
+            run(["losetup", "--detach", parts[0]], timeout=10, check=False)
+            detached.append(parts[0])
+    return detached
