@@ -191,7 +191,9 @@ class Agent:
         """Typed values (defaults applied) and the problems found, each naming its parameter.
 
         With ``full`` the parameters' ``check`` functions run too. Names
-        Pacemaker adds itself (``CRM_meta_*``, ``crm_feature_set``) are skipped.
+        Pacemaker adds itself (``CRM_meta_*``, ``crm_feature_set``) are skipped;
+        an empty value counts as unset; non-string values (from YAML) are
+        taken as Pacemaker would receive them (``True`` as ``true``).
         """
         problems = []
         known = {p.name for p in self.params}
@@ -201,6 +203,8 @@ class Agent:
         typed = {}
         for p in self.params:
             raw = values.get(p.name)
+            if raw is not None and not isinstance(raw, str):
+                raw = p.text(raw)
             if raw is None or raw == "":
                 if p.required:
                     problems.append(f"parameter {p.name} is required")
@@ -232,52 +236,51 @@ class Agent:
         sys.exit(self.run(sys.argv[1:], os.environ))
 
     def run(self, args, environ) -> int:
-        """Run the action named in ``args`` and return the exit code."""
+        """Run the action named in ``args`` and return the exit code; never raises."""
         action = args[0] if args else None
-        if action == "meta-data":
-            return self._meta_data()
-        available = {a.name for a in self.advertised()}
-        if len(args) != 1 or action not in available:
+        if len(args) != 1 or action not in {a.name for a in self.advertised()}:
             sys.stderr.write(self.usage() + "\n")
             return OCF_ERR_UNIMPLEMENTED
-        ctx = Context(self, action, environ)
-        code, reason = self._attempt(ctx)
-        running = (lambda: self._ask_running(ctx)) if code is None else None
-        final = exit_code(ctx.is_probe, code, running)
-        if reason and final != OCF_SUCCESS:
-            if final == OCF_NOT_RUNNING and ctx.is_probe:
-                ctx.log.info(f"probe: {reason}; so not running here")
-            else:
-                ctx.log.error(reason)
-                sys.stderr.write(f"ocf-exit-reason:{printable(reason)}\n")
-        ctx.log.debug(f"{action} exits {final}")
-        return final
-
-    def _meta_data(self) -> int:
-        from pacemail.agents.metadata import render_xml
-        sys.stdout.write(render_xml(self))
-        return OCF_SUCCESS
-
-    def _attempt(self, ctx) -> tuple[int | None, str]:
-        """The handler's code and reason; code None when it failed unexpectedly."""
+        log = Log(self.name, environ.get("OCF_RESOURCE_INSTANCE", ""), environ)
+        probe = is_probe(action, _int(environ.get("OCF_RESKEY_CRM_meta_interval")))
+        ctx = None
         try:
-            if ctx.problems:
-                raise OCFError(OCF_ERR_CONFIGURED, "; ".join(ctx.problems))
-            own_validate = self.actions.get("validate-all")
-            if ctx.action in FULLY_VALIDATED and ctx.action != "validate-all" and own_validate:
-                code = own_validate.handler(ctx)
-                if code != OCF_SUCCESS:
-                    return _checked(code), ""
-            handler = self.actions.get(ctx.action)
-            if handler is None:  # validate-all or reload-agent left to the runtime
-                return OCF_SUCCESS, ""
-            return _checked(handler.handler(ctx)), ""
+            if action == "meta-data":
+                from pacemail.agents.metadata import render_xml
+                sys.stdout.write(render_xml(self))
+                return OCF_SUCCESS
+            ctx = Context(self, action, environ, log)
+            code, reason = self._handle(ctx), ""
         except OCFError as exc:
-            return exc.code, exc.reason
+            code, reason = exc.code, exc.reason
         except Exception as exc:  # noqa: BLE001 - every failure must become an OCF code
             import traceback
             sys.stderr.write(printable("".join(traceback.format_exception(exc)), lines=True))
-            return None, f"{ctx.action} failed unexpectedly: {type(exc).__name__}: {exc}"
+            code, reason = None, f"{action} failed unexpectedly: {type(exc).__name__}: {exc}"
+        running = None if ctx is None else (lambda: self._ask_running(ctx))
+        final = exit_code(probe, code, running)
+        if reason and final != OCF_SUCCESS:
+            if final == OCF_NOT_RUNNING and probe:
+                log.info(f"probe: {reason}; so not running here")
+            else:
+                log.error(reason)
+                sys.stderr.write(f"ocf-exit-reason:{printable(reason)}\n")
+        log.debug(f"{action} exits {final}")
+        return final
+
+    def _handle(self, ctx) -> int:
+        """Validate as much as ``ctx.action`` calls for, then run its handler."""
+        if ctx.problems:
+            raise OCFError(OCF_ERR_CONFIGURED, "; ".join(ctx.problems))
+        own_validate = self.actions.get("validate-all")
+        if ctx.action in FULLY_VALIDATED and ctx.action != "validate-all" and own_validate:
+            code = _checked(own_validate.handler(ctx))
+            if code != OCF_SUCCESS:
+                return code
+        handler = self.actions.get(ctx.action)
+        if handler is None:  # validate-all or reload-agent left to the runtime
+            return OCF_SUCCESS
+        return _checked(handler.handler(ctx))
 
     def _ask_running(self, ctx):
         if self.is_running is None:
@@ -287,6 +290,11 @@ class Agent:
         except Exception as exc:  # noqa: BLE001 - an unanswerable question means "unknown"
             ctx.log.error(f"running check failed: {type(exc).__name__}: {exc}")
             return None
+
+
+def is_probe(action: str, interval_ms: int | None) -> bool:
+    """A probe is a one-off monitor (interval 0 or unset): "does it run here?"."""
+    return action == "monitor" and not interval_ms
 
 
 def _checked(code) -> int:
@@ -373,7 +381,7 @@ class Context:
     ``CRM_meta_*`` name (prefix removed) to its value.
     """
 
-    def __init__(self, agent, action, environ, clock=time.monotonic):
+    def __init__(self, agent, action, environ, log=None, clock=time.monotonic):
         self.agent = agent
         self.action = action
         self.instance = environ.get("OCF_RESOURCE_INSTANCE", "")
@@ -388,12 +396,12 @@ class Context:
         self.check_level = _int(environ.get("OCF_CHECK_LEVEL")) or 0
         self.clone = Clone(self.meta) if "clone" in self.meta else None
         self.notify = Notify(self.meta) if action == "notify" else None
-        self.log = Log(agent.name, self.instance, environ)
+        self.log = log or Log(agent.name, self.instance, environ)
         self.params, self.problems = agent.parse_params(values, full=action in FULLY_VALIDATED)
 
     @property
     def is_probe(self) -> bool:
-        return self.action == "monitor" and self.interval_ms == 0
+        return is_probe(self.action, self.interval_ms)
 
     @property
     def node(self) -> str:

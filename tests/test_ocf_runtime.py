@@ -306,6 +306,8 @@ def test_defaults_required_and_check():
     assert TYPED.check_params({"label": "x", "mode": "c"}) == ["parameter mode: 'c' is not one of a, b"]
     assert TYPED.check_params({"label": "x", "colour": "red"}) == ["unknown parameter 'colour'"]
     assert TYPED.check_params({"label": "x", "CRM_meta_timeout": "1", "crm_feature_set": "3"}) == []
+    assert TYPED.parse_params({"label": "x", "count": 7, "flag": True}) == (
+        {"count": 7, "flag": True, "mode": "a", "label": "x"}, [])  # YAML-typed values
 
 
 def test_light_parse_skips_checks_for_monitor():
@@ -409,3 +411,13 @@ def test_monitor_imports_no_heavy_module_and_meta_data_only_lxml(tmp_path):
     meta = run_agent("dummy", "meta-data", python_flags=("-X", "importtime"))
     assert meta.returncode == OCF_SUCCESS
     assert (imported_modules(meta.stderr) & HEAVY_MODULES) == {"lxml"}
+
+
+def test_crash_outside_a_handler_still_gives_an_ocf_code():
+    def broken_check(value):
+        raise TypeError("check has a bug")
+    agent = Agent("buggy", "1", "s", "l", params=[Param("p", check=broken_check)])
+    agent.action("start", timeout=20)(lambda ctx: OCF_SUCCESS)
+    code, stderr = run_inline(agent, "start", {"OCF_RESKEY_p": "x"})
+    assert code == OCF_ERR_GENERIC
+    assert exit_reasons(stderr) == ["start failed unexpectedly: TypeError: check has a bug"]
