@@ -64,7 +64,8 @@ class Param:
 
     ``check`` is an optional pure function of the converted value raising
     ValueError with the reason; it runs only in fully validated actions.
-    ``values`` lists the accepted strings of a ``select`` parameter.
+    ``values`` lists the accepted strings of a ``select`` parameter (a
+    string parameter given ``values`` is one).
     """
 
     __slots__ = ("name", "type", "required", "unique_group", "default", "reloadable",
@@ -73,6 +74,8 @@ class Param:
     def __init__(self, name, type="string", *, required=False, unique_group=None,
                  default=None, reloadable=False, shortdesc="", longdesc="",
                  values=None, check=None):
+        if values and type == "string":
+            type = "select"  # enumerated strings are what OCF calls select
         if type not in TYPES:
             raise ValueError(f"parameter {name}: type {type!r} is not one of {TYPES}")
         if (type == "select") != bool(values):

@@ -310,6 +310,14 @@ def test_defaults_required_and_check():
         {"count": 7, "flag": True, "mode": "a", "label": "x"}, [])  # YAML-typed values
 
 
+def test_enumerated_strings_are_select_and_types_are_checked_at_declaration():
+    assert Param("mode", values=("a", "b")).type == "select"
+    with pytest.raises(ValueError):
+        Param("n", "integer", default="many")
+    with pytest.raises(ValueError):
+        Param("n", "float")
+
+
 def test_light_parse_skips_checks_for_monitor():
     _, problems = TYPED.parse_params({"label": "a/b"}, full=False)
     assert problems == []
