@@ -256,8 +256,8 @@ def _mutations():
                                          "extra"), "extra.constraints[0]"),
         ("inline password", lambda d: d["fencing"]["devices"][0].update(params={"passwd": "x"}),
          "fencing.devices[0].params.passwd"),
-        ("two_node on wrong size", lambda d: d["cluster"].update(
-            two_node=len(d["nodes"]) != 2), "cluster.two_node"),
+        ("two_node on 3+ nodes", lambda d: (d["nodes"].append({"name": "extra-node"}),
+                                            d["cluster"].update(two_node=True)), "cluster.two_node"),
     ]
 
 
