@@ -27,6 +27,13 @@ class Installed:
         self.name, self.version, self.path, self.state = name, version, path, state
 
 
+def default_python() -> str:
+    """This interpreter under one stable name: a venv's python, python3 and python3.11
+    are the same program, and install should not flip between them."""
+    versioned = Path(sys.prefix) / "bin" / f"python{sys.version_info[0]}.{sys.version_info[1]}"
+    return str(versioned) if os.access(versioned, os.X_OK) else sys.executable
+
+
 def default_root(environ=os.environ) -> Path:
     return Path(environ.get("OCF_ROOT") or "/usr/lib/ocf")
 
@@ -39,8 +46,9 @@ def agent_path(root: Path, name: str) -> Path:
     return provider_dir(root) / name
 
 
-def launcher(name: str, python: str = sys.executable) -> str:
+def launcher(name: str, python: str | None = None) -> str:
     """The text of the executable Pacemaker runs for ocf:pacemail:<name>."""
+    python = python or default_python()
     if not python.startswith("/") or any(c.isspace() for c in python):
         raise ValueError(f"interpreter path {python!r} cannot be used in a #! line")
     return (f"#!{python} -I\n"
@@ -54,7 +62,7 @@ def load_agent(name: str):
     return importlib.import_module(f"pacemail.agents.{name}").AGENT
 
 
-def status(root: Path, names=NAMES, python: str = sys.executable) -> list[Installed]:
+def status(root: Path, names=NAMES, python: str | None = None) -> list[Installed]:
     """What is installed under ``root`` for each agent, compared with what install would write."""
     found = []
     for name in names:
@@ -68,7 +76,7 @@ def status(root: Path, names=NAMES, python: str = sys.executable) -> list[Instal
     return found
 
 
-def install(root: Path, names=NAMES, python: str = sys.executable) -> list[Installed]:
+def install(root: Path, names=NAMES, python: str | None = None) -> list[Installed]:
     """Write every agent's launcher (mode 755) that is missing or outdated; returns the prior states."""
     before = status(root, names, python)
     for item in before:

@@ -11,7 +11,7 @@ import pytest
 
 from pacemail.agents import NAMES
 from pacemail.agents.install import (
-    agent_path, default_root, install, load_agent, status, uninstall,
+    agent_path, default_python, default_root, install, load_agent, status, uninstall,
 )
 from pacemail.proc import run
 
@@ -26,7 +26,7 @@ def test_install_writes_launchers_bound_to_this_interpreter(tmp_path):
     for name in NAMES:
         path = tmp_path / "resource.d" / "pacemail" / name
         assert path.stat().st_mode & 0o777 == 0o755
-        assert path.read_text().splitlines()[0] == f"#!{sys.executable} -I"
+        assert path.read_text().splitlines()[0] == f"#!{default_python()} -I"
         assert run([str(path), "meta-data"], timeout=60, check=False).returncode == 0
         assert run([str(path)], timeout=60, check=False).returncode == 3
 
@@ -54,6 +54,17 @@ def test_uninstall_removes_agents_and_empty_folder_only(tmp_path):
     foreign.write_text("keep me")
     uninstall(tmp_path)
     assert foreign.read_text() == "keep me"
+
+
+def test_interpreter_name_is_stable_across_aliases(tmp_path):
+    assert os.path.samefile(default_python(), sys.executable)
+    install(tmp_path)
+    for alias in ("python", "python3"):
+        venv_alias = Path(sys.prefix) / "bin" / alias
+        if venv_alias.exists():
+            done = run([str(venv_alias), "-m", "pacemail", "agents", "list", "--ocf-root",
+                        str(tmp_path)], timeout=60, check=False)
+            assert "outdated" not in done.stdout and "installed" in done.stdout
 
 
 def test_default_root_follows_ocf_root():
