@@ -14,14 +14,12 @@ import signal
 import subprocess
 import sys
 import time
-import xml.etree.ElementTree as ET
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-from pacemail.lab import net, power, provision, state, switchd
-from pacemail.lab.nodes import NodeDown, node_run
+from pacemail.lab import cluster, net, power, provision, state, switchd
+from pacemail.lab.nodes import node_run
 from pacemail.lab.topology import STATE_ROOT, Lab, check_name, netns_prefix
-from pacemail.proc import CommandError, run
 
 FENCE_AGENT_PATH = Path("/usr/sbin/fence_pacemail_lab")
 FENCE_DEVICE_ID = "lab-fence"
@@ -34,15 +32,6 @@ class UpResult:
     seconds_to_quorum: float
     seconds_total: float
     mail_device: str
-
-
-@dataclass
-class ClusterView:
-    """What one node's crm_mon says."""
-    node: str
-    quorate: bool = False
-    dc: str | None = None
-    online: list[str] = field(default_factory=list)
 
 
 def up(name: str, size: int = 3, two_node: bool = False, fencing: bool = True,
@@ -67,7 +56,7 @@ def up(name: str, size: int = 3, two_node: bool = False, fencing: bool = True,
             if not answer.get("ok"):
                 raise RuntimeError(f"{node.name}: {answer.get('error')}")
         progress("waiting for quorum and a DC")
-        view = wait_for_quorum(lab, [n.name for n in lab.nodes], QUORUM_WAIT_S)
+        view = cluster.wait_for_quorum(lab.name, [n.name for n in lab.nodes], QUORUM_WAIT_S)
         quorum_at = time.monotonic() - started
         if fencing:
             configure_fencing(lab, view.dc or "node1")
@@ -87,13 +76,13 @@ def down(name: str) -> list[str]:
         os.kill(pid, signal.SIGKILL)
         removed.append(f"switch daemon {pid}")
     spaces = [ns for ns in net.list_netns() if ns.startswith(netns_prefix(name))]
-    for ns in spaces:  # every process of every node lives in one of these
-        for p in net.netns_pids(ns):
-            try:
-                os.kill(p, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-    _wait_gone(spaces)
+    killed = [p for ns in spaces for p in net.netns_pids(ns)]  # every process of every node
+    for p in killed:
+        try:
+            os.kill(p, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    _wait_dead(killed)
     for ns in spaces:
         net.delete_netns(ns)
         removed.append(f"netns {ns}")
@@ -105,35 +94,6 @@ def down(name: str) -> list[str]:
         FENCE_AGENT_PATH.unlink()
         removed.append(str(FENCE_AGENT_PATH))
     return removed
-
-
-def crm_view(lab: str, node: str, timeout: float = 10.0) -> ClusterView:
-    view = ClusterView(node)
-    try:
-        out = node_run(lab, node, ["crm_mon", "-1", "--output-as=xml"], timeout=timeout).stdout
-        root = ET.fromstring(out)
-    except (CommandError, NodeDown, ET.ParseError):
-        return view
-    dc = root.find("summary/current_dc")
-    if dc is not None and dc.get("present") == "true":
-        view.dc = dc.get("name")
-        view.quorate = dc.get("with_quorum") == "true"
-    view.online = sorted(n.get("name") for n in root.iter("node")
-                         if n.get("online") == "true" and n.get("name"))
-    return view
-
-
-def wait_for_quorum(lab: Lab, members: list[str], timeout: float) -> ClusterView:
-    """Until ``members`` are all online in one quorate partition with a DC."""
-    deadline = time.monotonic() + timeout
-    view = ClusterView(members[0])
-    while time.monotonic() < deadline:
-        view = crm_view(lab.name, members[0])
-        if view.quorate and view.dc and set(members) <= set(view.online):
-            return view
-        time.sleep(1)
-    raise TimeoutError(f"no quorate cluster of {', '.join(members)} within {timeout:.0f}s "
-                       f"(last view from {view.node}: online {view.online}, dc {view.dc})")
 
 
 def configure_fencing(lab: Lab, node: str) -> None:
@@ -203,7 +163,7 @@ def _switchd_pid(name: str) -> int | None:
     return None
 
 
-def _wait_gone(spaces: list[str], timeout: float = 10.0) -> None:
+def _wait_dead(pids: list[int], timeout: float = 10.0) -> None:
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and any(net.netns_pids(ns) for ns in spaces):
-        time.sleep(0.05)
+    while time.monotonic() < deadline and any(power.alive(p) for p in pids):
+        time.sleep(0.02)

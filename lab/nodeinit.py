@@ -18,7 +18,6 @@ import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 from pacemail.lab.topology import STATE_ROOT, check_name
 from pacemail.proc import CommandError, run

@@ -54,9 +54,9 @@ def power_off(lab: Lab, node: Node) -> None:
         except ProcessLookupError:
             pass
         deadline = time.monotonic() + OFF_WAIT_S
-        while _alive(pid) and time.monotonic() < deadline:
+        while alive(pid) and time.monotonic() < deadline:
             time.sleep(0.02)
-        if _alive(pid):
+        if alive(pid):
             raise RuntimeError(f"{node.name} (init pid {pid}) did not die within {OFF_WAIT_S}s")
     for stray in net.netns_pids(node.netns):  # e.g. an `ip netns exec` shell of an admin
         _kill(stray)
@@ -96,7 +96,8 @@ def _state(proc: Path) -> str:
     return stat[stat.rindex(")") + 2]
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
+    """True while ``pid`` runs; a zombie is dead (only its parent's wait is missing)."""
     try:
         return _state(Path(f"/proc/{pid}")) != "Z"
     except OSError:

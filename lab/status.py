@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pacemail.lab import lifecycle, net, power, state
+from pacemail.lab import cluster, net, power, state
 from pacemail.lab.topology import Lab
 
 
@@ -14,7 +14,7 @@ def lab_status(lab: Lab) -> dict:
     nodes = []
     for node in lab.nodes:
         on = power.is_on(lab, node)
-        view = lifecycle.crm_view(lab.name, node.name) if on else None
+        view = cluster.crm_view(lab.name, node.name) if on else None
         nodes.append({
             "name": node.name, "address": node.address, "power": "on" if on else "off",
             "quorate": bool(view and view.quorate), "dc": view.dc if view else None,

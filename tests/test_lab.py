@@ -1,0 +1,160 @@
+"""The namespace lab is a real cluster: quorum, CIB access, failover, fencing, partitions, cleanup."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pacemail.lab import cluster, lifecycle, net, power, switchd
+from pacemail.lab.nodes import node_run
+from pacemail.lab.status import mounted_on
+from pacemail.lab.topology import STATE_ROOT
+from pacemail.proc import run
+
+from conftest import lab_unavailable
+
+VIP = "198.18.0.150"
+
+
+def test_quorum_forms_with_all_nodes_and_a_dc(lab):
+    view = cluster.crm_view(lab.name, "node1")
+    assert view.quorate
+    assert view.dc in ("node1", "node2", "node3")
+    assert view.online == ["node1", "node2", "node3"]
+    for node in lab.nodes:
+        assert cluster.corosync_quorate(lab.name, node.name) is True
+
+
+def test_every_node_reads_the_same_cib(lab):
+    epochs = set()
+    for node in lab.nodes:
+        out = node_run(lab.name, node.name, ["cibadmin", "-Q"], timeout=20).stdout
+        assert "<cib " in out
+        head = out[:out.index(">")]
+        epochs.add(tuple(part for part in head.split() if part.startswith(("epoch=", "admin_epoch="))))
+    assert len(epochs) == 1
+
+
+def test_nodes_are_isolated_from_each_other_and_the_host(lab):
+    hostnames = {node_run(lab.name, n.name, ["hostname"], timeout=5).stdout.strip()
+                 for n in lab.nodes}
+    assert hostnames == {"node1", "node2", "node3"}
+    routes = node_run(lab.name, "node1", ["ip", "route"], timeout=5).stdout
+    assert "default" not in routes
+    ping = run(["ip", "netns", "exec", lab.client_netns, "ping", "-c1", "-W2", "198.18.0.12"],
+               timeout=10, check=False)
+    assert ping.returncode == 0, ping.stdout
+
+
+def test_fencing_through_fence_pacemail_lab_powers_a_node_off(lab):
+    node_run(lab.name, "node1", ["stonith_admin", "--fence", "node3", "--timeout", "60"], timeout=90)
+    try:
+        assert not power.is_on(lab, lab.node("node3"))
+        history = node_run(lab.name, "node1", ["stonith_admin", "--history", "node3"],
+                           timeout=20).stdout
+        assert "off" in history and "successful" in history.lower()
+    finally:
+        switchd.request(str(lab.switch_socket), "on", "node3")
+        cluster.wait_for_quorum(lab.name, ["node1", "node2", "node3"], 90)
+
+
+def test_vip_and_service_move_when_their_node_loses_power(lab):
+    cib = lambda *args: node_run(lab.name, "node1", list(args), timeout=30)  # noqa: E731
+    cib("pcs", "resource", "create", "labvip", "ocf:heartbeat:IPaddr2", f"ip={VIP}",
+        "cidr_netmask=24", "nic=eth0", "op", "monitor", "interval=2s")
+    cib("pcs", "resource", "create", "labsvc", "ocf:pacemaker:Dummy", "op", "monitor",
+        "interval=2s")
+    cib("pcs", "constraint", "colocation", "add", "labsvc", "with", "labvip", "INFINITY")
+    cib("pcs", "constraint", "order", "labvip", "then", "labsvc")
+    try:
+        def placed():
+            view = cluster.crm_view(lab.name, "node1")
+            where = view.resources.get("labvip")
+            return where if where and where == view.resources.get("labsvc") else None
+        before = cluster.wait_for(placed, 60, "labvip and labsvc running together")[0]
+        assert _ping_vip(lab)
+
+        survivors = [n.name for n in lab.nodes if n.name != before]
+        switchd.request(str(lab.switch_socket), "off", before)
+
+        def moved():
+            view = cluster.crm_view(lab.name, survivors[0])
+            where = view.resources.get("labvip")
+            if where and where[0] != before and view.resources.get("labsvc") == where:
+                return where[0]
+            return None
+        after = cluster.wait_for(moved, 90, "labvip and labsvc running on a survivor")
+        assert after in survivors
+        assert _ping_vip(lab)
+        # The cluster fenced the lost node before recovering (reboot: it is on again).
+        history = node_run(lab.name, survivors[0], ["stonith_admin", "--history", before],
+                           timeout=20).stdout
+        assert "successful" in history.lower()
+    finally:
+        if not power.is_on(lab, lab.node(before)):
+            switchd.request(str(lab.switch_socket), "on", before)
+        for rsc in ("labsvc", "labvip"):
+            cib("pcs", "resource", "delete", rsc, "--force")
+        cluster.wait_for_quorum(lab.name, ["node1", "node2", "node3"], 90)
+
+
+def test_partition_gives_the_pair_quorum_and_the_single_node_none(lab):
+    single, pair = lab.node("node3"), [lab.node("node1"), lab.node("node2")]
+    net.partition(lab, [single], pair)
+    try:
+        cluster.wait_for(lambda: cluster.corosync_quorate(lab.name, "node3") is False
+                         or not power.is_on(lab, single), 30, "node3 losing quorum or being fenced")
+        view = cluster.wait_for(
+            lambda: (v := cluster.crm_view(lab.name, "node1")).quorate and
+            "node3" not in v.online and v, 30, "node1 and node2 quorate without node3")
+        assert set(view.online) == {"node1", "node2"}
+        if power.is_on(lab, single):  # fenced and rebooted, or still up: alone it has no quorum
+            assert cluster.wait_for(
+                lambda: cluster.corosync_quorate(lab.name, "node3") is False, 30,
+                "node3 inquorate") is True
+    finally:
+        net.heal(lab)
+        if not power.is_on(lab, single):
+            switchd.request(str(lab.switch_socket), "on", "node3")
+        cluster.wait_for_quorum(lab.name, ["node1", "node2", "node3"], 120)
+
+
+def test_the_lab_can_tell_which_nodes_mount_the_mail_volume(lab):
+    device = lifecycle.state.facts(lab.name)["mail_device"]
+    assert mounted_on(lab, device) == []
+    for node in ("node1", "node2"):
+        node_run(lab.name, node, ["mkdir", "-p", "/srv/mail"], timeout=5)
+        node_run(lab.name, node, ["mount", device, "/srv/mail"], timeout=10)
+    try:
+        assert mounted_on(lab, device) == ["node1", "node2"]  # the split-brain signal
+    finally:
+        for node in ("node1", "node2"):
+            node_run(lab.name, node, ["umount", "/srv/mail"], timeout=10)
+    assert mounted_on(lab, device) == []
+
+
+def test_lab_down_leaves_nothing_behind():
+    reason = lab_unavailable()
+    if reason:
+        pytest.skip(reason)
+    name = "pmdown"
+    result = lifecycle.up(name, 2, fencing=False)
+    print(f"\n2-node lab up in {result.seconds_total:.1f}s")
+    pids = [power.init_pid(name, f"node{i}") for i in (1, 2)]
+    assert all(pids)
+    lifecycle.down(name)
+    assert not [ns for ns in net.list_netns() if ns.startswith(f"pml-{name}-")]
+    assert not any(power.alive(pid) for pid in pids)
+    assert not (STATE_ROOT / name).exists()
+    loops = run(["losetup", "--list", "--noheadings", "--output", "BACK-FILE"], timeout=10).stdout
+    assert str(STATE_ROOT / name) not in loops
+    mounts = Path("/proc/self/mountinfo").read_text()
+    assert str(STATE_ROOT / name) not in mounts
+    lifecycle.down(name)  # twice is fine
+
+
+def _ping_vip(lab) -> bool:
+    done = run(["ip", "netns", "exec", lab.client_netns, "ping", "-c1", "-W2", VIP],
+               timeout=10, check=False)
+    return done.returncode == 0
