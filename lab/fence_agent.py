@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import sys
 
-from pacemail.lab.topology import STATE_ROOT
+from pacemail.lab.topology import LAB_NAME_FILE, STATE_ROOT
 
 NAME = "fence_pacemail_lab"
 ACTIONS = ("on", "off", "reboot", "status", "list", "monitor", "metadata", "validate-all")
@@ -30,9 +30,9 @@ def main(argv: list[str] | None = None, stdin=None) -> int:
         return EXIT_OK
     if action not in ACTIONS:
         return _fail(f"unknown action {action!r}; expected one of {', '.join(ACTIONS)}")
-    lab = opts.get("lab", "")
+    lab = opts.get("lab") or _own_lab()
     if not lab:
-        return _fail("the 'lab' option (the lab's name) is required")
+        return _fail("the 'lab' option (the lab's name) is required outside a lab node")
     if action == "validate-all":
         return EXIT_OK
     from pacemail.lab import switchd  # noqa: PLC0415 - only the acting path needs sockets/json
@@ -89,7 +89,8 @@ def metadata() -> str:
         ("action", "Fencing action", "reboot", "0"),
         ("port", "Name of the lab node to act on (also: plug, nodename)", "", "0"),
         ("plug", "Name of the lab node to act on", "", "0"),
-        ("lab", "Name of the pacemail lab whose power switch to use", "", "1"),
+        ("lab", "Name of the pacemail lab whose power switch to use "
+                "(default: the lab of the node the agent runs on)", "", "0"),
         ("power_timeout", "Seconds to wait for the switch to confirm", "60", "0"),
     ]
     out = ['<?xml version="1.0" ?>',
@@ -109,6 +110,14 @@ def metadata() -> str:
         out.append(f'<action name="{action}" />')
     out += ["</actions>", "</resource-agent>"]
     return "\n".join(out)
+
+
+def _own_lab() -> str:
+    try:
+        with open(LAB_NAME_FILE) as f:
+            return f.read().strip()
+    except OSError:
+        return ""
 
 
 def _fail(message: str) -> int:

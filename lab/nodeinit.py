@@ -19,7 +19,7 @@ import subprocess
 import sys
 import time
 
-from pacemail.lab.topology import STATE_ROOT, check_name
+from pacemail.lab.topology import LAB_NAME_FILE, STATE_ROOT, check_name
 from pacemail.proc import CommandError, run
 
 # Per-node directories bound over the system's (path inside the node -> under the node root).
@@ -59,6 +59,8 @@ def main(argv: list[str]) -> int:
         os.makedirs(path, exist_ok=True)
         shutil.chown(path, owner, group)
         os.chmod(path, mode)
+    with open(LAB_NAME_FILE, "w") as f:  # fence_pacemail_lab's default for its `lab` option
+        f.write(lab + "\n")
     for path in ("/var/log/pacemaker", "/var/log/corosync", "/var/log/crmsh"):
         os.makedirs(path, exist_ok=True)
     shutil.chown("/var/log/pacemaker", "hacluster", "haclient")

@@ -18,6 +18,7 @@ NODE_IFACE = "eth0"
 BRIDGE = "br0"
 NAME_RE = re.compile(r"^[a-z][a-z0-9]{0,9}$")
 MAX_NODES = 9
+LAB_NAME_FILE = "/run/pacemail/lab"  # inside a node: which lab it belongs to
 
 
 @dataclass(frozen=True)
