@@ -18,6 +18,7 @@ import pacemail
 COMMANDS: dict[str, str] = {
     "agents": "pacemail.controller.cli.agents:agents",
     "lab": "pacemail.controller.cli.lab:lab",
+    "demo": "pacemail.controller.cli.demo:demo",
     "render": "pacemail.controller.cli.config:render",
 }
 
