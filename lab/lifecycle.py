@@ -151,16 +151,8 @@ def _start_switch(lab: Lab) -> None:
 
 
 def _switchd_pid(name: str) -> int | None:
-    """The switch daemon of lab ``name``, found by its command line."""
-    wanted = [b"-m", b"pacemail.lab.switchd", name.encode()]
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if (entry / "cmdline").read_bytes().split(b"\0")[-4:-1] == wanted:
-                    return int(entry.name)
-            except OSError:
-                continue
-    return None
+    pids = power.pids_ending_with(["-m", "pacemail.lab.switchd", name])
+    return pids[0] if pids else None
 
 
 def _wait_dead(pids: list[int], timeout: float = 10.0) -> None:

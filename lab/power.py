@@ -69,19 +69,27 @@ def is_on(lab: Lab, node: Node) -> bool:
 
 def init_pid(lab: str, node: str) -> int | None:
     """Host PID of the node's init, found from /proc so any process can ask."""
-    wanted = ["-m", "pacemail.lab.nodeinit", lab, node]
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
+    for pid in pids_ending_with(["-m", "pacemail.lab.nodeinit", lab, node]):
         try:
-            cmdline = (entry / "cmdline").read_bytes().split(b"\0")[:-1]
-            if [c.decode(errors="replace") for c in cmdline[-4:]] != wanted:
-                continue
-            if _nspid(entry) == 1 and _state(entry) != "Z":
-                return int(entry.name)
+            if _nspid(Path(f"/proc/{pid}")) == 1 and alive(pid):
+                return pid
         except OSError:
             continue
     return None
+
+
+def pids_ending_with(args: list[str]) -> list[int]:
+    """Processes whose command line ends with ``args`` (how the lab finds its own daemons)."""
+    wanted = [a.encode() for a in args]
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "cmdline").read_bytes().split(b"\0")[:-1][-len(wanted):] == wanted:
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
 
 
 def _nspid(proc: Path) -> int | None:
