@@ -8,19 +8,37 @@ controller knows a tool's flags or output format.
 
 from __future__ import annotations
 
+import functools
+import os
 import re
+import subprocess
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from lxml import etree
 
-from pacemail.proc import run
+from pacemail.proc import CommandError, run
 
 TIMEOUT = 120.0
 
 
-def get_cib(timeout: float = 30.0) -> bytes:
+# The cluster-facing functions (get_cib, push_patch, mon) take ``run``: a callable
+# with the signature of pacemail.proc.run (argv, *, timeout, check, input). The
+# default talks to the cluster of this machine; ``cib_file_runner`` points them
+# at a CIB file, and the lab passes one that runs the tool inside a lab node.
+# The offline tools (crm_verify, crm_simulate, crm_diff) read files and run here.
+Runner = Callable[..., subprocess.CompletedProcess]
+
+
+def cib_file_runner(path: str | Path) -> Runner:
+    """A runner whose cibadmin and crm_mon read and write the CIB file ``path`` (``CIB_file``)."""
+    env = dict(os.environ, CIB_file=str(path))
+    return functools.partial(run, env=env)
+
+
+def get_cib(timeout: float = 30.0, *, run: Runner = run) -> bytes:
     """The running cluster's CIB (raises CommandError when there is no cluster)."""
     return run(["cibadmin", "--query"], timeout=timeout).stdout.encode("utf-8", "surrogateescape")
 
@@ -141,6 +159,45 @@ def _graph_action(element: etree._Element) -> Action:
 def _primitive(resource: str) -> str:
     """``pm-drbd:1`` (a clone instance) -> ``pm-drbd``."""
     return resource.split(":", 1)[0]
+
+
+def diff(original: bytes, new: bytes, timeout: float = TIMEOUT) -> bytes:
+    """``crm_diff --cib``: a versioned patchset from ``original`` to ``new``.
+
+    It carries both CIBs' (admin_epoch, epoch, num_updates); the CIB manager
+    applies it only to a CIB still at the source version.
+    """
+    with _cib_file(original) as a, _cib_file(new) as b:
+        done = run(["crm_diff", "--cib", "--original", str(a), "--new", str(b)],
+                   timeout=timeout, check=False)
+    if done.returncode not in (0, 1):  # 1: the inputs differ
+        raise CommandError(done.args, done.returncode, done.stdout, done.stderr)
+    return done.stdout.encode("utf-8", "surrogateescape")
+
+
+class Conflict(Exception):
+    """The CIB is no longer at the version a patch was computed against."""
+
+
+# cibadmin says CRM_EX_OLD (103) when the CIB is newer than the patch's source,
+# CRM_EX_DIGEST (104) or "update diff failed" when it is older or does not fit.
+_CONFLICT_CODES = (103, 104)
+
+
+def push_patch(patch: bytes, timeout: float = TIMEOUT, *, run: Runner = run) -> None:
+    """``cibadmin --patch``: apply a versioned patchset; :class:`Conflict` if the base moved."""
+    done = run(["cibadmin", "--patch", "--xml-pipe"], timeout=timeout, check=False,
+               input=patch.decode("utf-8", "surrogateescape"))
+    if done.returncode in _CONFLICT_CODES or "update diff failed" in done.stderr:
+        raise Conflict((done.stderr or done.stdout).strip())
+    if done.returncode != 0:
+        raise CommandError(done.args, done.returncode, done.stdout, done.stderr)
+
+
+def mon(timeout: float = 30.0, *, run: Runner = run) -> bytes:
+    """``crm_mon --one-shot --output-as=xml`` with the full fencing history."""
+    return run(["crm_mon", "--one-shot", "--output-as=xml", "--fence-history=3"],
+               timeout=timeout).stdout.encode("utf-8", "surrogateescape")
 
 
 class _cib_file:
