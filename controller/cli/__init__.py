@@ -17,7 +17,9 @@ import pacemail
 # name -> "module:attribute" of the click command or group implementing it.
 COMMANDS: dict[str, str] = {
     "agents": "pacemail.controller.cli.agents:agents",
+    "apply": "pacemail.controller.cli.config:apply",
     "lab": "pacemail.controller.cli.lab:lab",
+    "plan": "pacemail.controller.cli.config:plan",
     "demo": "pacemail.controller.cli.demo:demo",
     "render": "pacemail.controller.cli.config:render",
 }

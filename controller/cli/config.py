@@ -35,3 +35,131 @@ def render(description, output):
             f.write(xml)
     else:
         sys.stdout.buffer.write(xml)
+
+
+def _load(description):
+    """The parsed description, its problems printed; exit 1 on any error."""
+    from pacemail.controller.description import load
+    from pacemail.controller.problems import errors
+
+    parsed = load(description)
+    print_problems(parsed.problems)
+    if errors(parsed.problems):
+        raise SystemExit(1)
+    return parsed.description
+
+
+def _live_plan(d):
+    from pacemail.controller.apply import plan_live
+    from pacemail.proc import CommandError
+
+    try:
+        return plan_live(d)
+    except CommandError as exc:
+        click.echo(f"error: cannot read the live CIB: {exc}", err=True)
+        raise SystemExit(1)
+
+
+SIGNS = {"add": "+", "change": "~", "remove": "-"}
+
+
+def print_plan(plan) -> None:
+    from pacemail.controller.plan import KIND_ORDER
+
+    version = ".".join(map(str, plan.base))
+    if not plan.changes:
+        click.echo(f"No changes: the live CIB (version {version}) matches the description.")
+        return
+    click.echo(f"Against the live CIB at version {version} (admin_epoch.epoch.num_updates):")
+    for kind in KIND_ORDER:
+        changes = [c for c in plan.changes if c.kind == kind]
+        if changes:
+            click.echo(f"\n{kind}:")
+        for c in changes:
+            click.echo(f"  {SIGNS[c.action]} {c.id}  {c.what}")
+            if c.action == "change":
+                for key, old, new in c.fields:
+                    click.echo(f"      {key}: {_value(old)} -> {_value(new)}")
+    if plan.impact:
+        click.echo("\nrunning resources:")
+        for i in plan.impact:
+            where = " -> ".join(", ".join(n) for n in (i.before, i.after) if n)
+            mark = "!" if i.disruptive else " "
+            click.echo(f"  {mark} {i.resource}: {i.effect} ({where})")
+    counts = {a: sum(c.action == a for c in plan.changes) for a in SIGNS}
+    click.echo(f"\nPlan: {counts['add']} to add, {counts['change']} to change, "
+               f"{counts['remove']} to remove; {len(plan.disruptions)} running resource(s) disrupted.")
+
+
+def _value(v) -> str:
+    return "(absent)" if v is None else f'"{v}"'
+
+
+def plan_json(plan) -> dict:
+    from dataclasses import asdict
+
+    return {"base": dict(zip(("admin_epoch", "epoch", "num_updates"), plan.base)),
+            "changes": [asdict(c) for c in plan.changes],
+            "impact": [dict(asdict(i), disruptive=i.disruptive) for i in plan.impact],
+            "problems": [{"severity": p.severity.value, "where": str(p.location),
+                          "message": p.message} for p in plan.problems]}
+
+
+@click.command()
+@click.argument("description", type=click.Path(dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
+def plan(description, as_json):
+    """Show what applying DESCRIPTION would change in the live CIB.
+
+    Exit 0: no changes; 2: changes; 1: error.
+    """
+    import json
+
+    d = _load(description)
+    result = _live_plan(d)
+    if as_json:
+        click.echo(json.dumps(plan_json(result), indent=2))
+    else:
+        print_problems(result.problems)
+        print_plan(result)
+    if not result.ok:
+        raise SystemExit(1)
+    raise SystemExit(2 if result.changes else 0)
+
+
+@click.command()
+@click.argument("description", type=click.Path(dir_okay=False))
+@click.option("--yes", is_flag=True, help="Do not ask before pushing.")
+@click.option("--allow-restart", is_flag=True,
+              help="Accept that running resources stop, restart or move.")
+def apply(description, yes, allow_restart):
+    """Apply DESCRIPTION to the live CIB: one versioned patch of pacemail's part.
+
+    Refuses when the merged CIB fails crm_verify, when running resources would
+    be disrupted (without --allow-restart) and when the CIB changed after it
+    was read in a way that changes the plan.
+    """
+    from pacemail.controller.apply import gate, push
+    from pacemail.proc import CommandError
+
+    d = _load(description)
+    result = _live_plan(d)
+    print_problems(result.problems)
+    print_plan(result)
+    if not result.changes:
+        return
+    refused = gate(result, allow_restart)
+    if not refused and not yes and not click.confirm("\nApply these changes?"):
+        raise SystemExit(1)
+    try:
+        outcome = push(result, d, allow_restart=allow_restart)
+    except CommandError as exc:
+        click.echo(f"error: {exc}", err=True)
+        raise SystemExit(1)
+    if outcome.replanned:
+        click.echo("\nThe live CIB changed after it was read; the plan against it:")
+        print_plan(outcome.plan)
+    if outcome.refused:
+        click.echo(f"\nrefused: {outcome.refused}", err=True)
+        raise SystemExit(1)
+    click.echo(f"\nApplied: {len(outcome.plan.changes)} change(s) pushed.")
