@@ -22,6 +22,7 @@ COMMANDS: dict[str, str] = {
     "plan": "pacemail.controller.cli.config:plan",
     "demo": "pacemail.controller.cli.demo:demo",
     "render": "pacemail.controller.cli.config:render",
+    "status": "pacemail.controller.cli.config:status",
 }
 
 

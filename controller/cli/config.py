@@ -163,3 +163,45 @@ def apply(description, yes, allow_restart):
         click.echo(f"\nrefused: {outcome.refused}", err=True)
         raise SystemExit(1)
     click.echo(f"\nApplied: {len(outcome.plan.changes)} change(s) pushed.")
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
+def status(as_json):
+    """Where each part of the mail stack runs, failures, fencing and quorum (run on a node)."""
+    import json
+    from dataclasses import asdict
+
+    from pacemail.controller.status import read
+    from pacemail.proc import CommandError
+
+    try:
+        s = read()
+    except CommandError as exc:
+        click.echo(f"error: cannot read the cluster status: {exc}", err=True)
+        raise SystemExit(1)
+    if as_json:
+        click.echo(json.dumps(asdict(s), indent=2))
+        return
+    online = [n.name for n in s.nodes if n.online]
+    offline = [n.name + (" (unclean)" if n.unclean else "") for n in s.nodes if not n.online]
+    click.echo(f"quorum: {'yes' if s.quorate else 'NO'}   DC: {s.dc or '-'}   "
+               f"online: {' '.join(online) or '-'}" + (f"   offline: {' '.join(offline)}" if offline else ""))
+    for title, rows in (("mail stack", [r for r in s.resources if r.pacemail]),
+                        ("other resources", [r for r in s.resources if not r.pacemail])):
+        if rows:
+            click.echo(f"\n{title}:")
+        for r in rows:
+            name = r.id[len("pm-"):] if r.pacemail else r.id
+            where = ", ".join(f"{node} ({role})" for node, role in r.placement) or "stopped"
+            flags = ("  FAILED" if r.failed else "") + ("" if r.managed else "  unmanaged")
+            click.echo(f"  {name:<24} {where:<40} {r.agent}{flags}")
+    if s.failures:
+        click.echo("\nfailed actions:")
+    for f in s.failures:
+        click.echo(f"  {f.resource} {f.operation} on {f.node}: {f.result}"
+                   + (f" ({f.reason})" if f.reason else "") + f"  {f.when}")
+    if s.fencing:
+        click.echo("\nfencing history:")
+    for e in s.fencing:
+        click.echo(f"  {e.action} {e.target}: {e.status} (by {e.by or '-'}) {e.when}")
