@@ -214,3 +214,50 @@ class _cib_file:
 
     def __exit__(self, *exc) -> None:
         self.tmp.cleanup()
+
+
+# One CIB element at a time, for the DRBD fence handlers (pacemail.fencing):
+# they change exactly their own constraint and never replace a whole section,
+# so a handler racing the controller or another handler cannot undo its work.
+
+_NO_SUCH = 105      # CRM_EX_NOSUCH: nothing matches the xpath
+_EXISTS = 108       # CRM_EX_EXISTS: --create of an id already in the CIB
+
+
+def cib_element(xpath: str, timeout: float = 30.0, *, run: Runner = run) -> bytes | None:
+    """``cibadmin --query --xpath``: the matching element, None when there is none."""
+    done = run(["cibadmin", "--query", "--xpath", xpath], timeout=timeout, check=False)
+    if done.returncode == _NO_SUCH:
+        return None
+    if done.returncode != 0:
+        raise CommandError(done.args, done.returncode, done.stdout, done.stderr)
+    return done.stdout.encode("utf-8", "surrogateescape")
+
+
+def cib_create(scope: str, xml: str, timeout: float = 30.0, *, run: Runner = run) -> bool:
+    """``cibadmin --create``: add ``xml`` under ``scope``; False when its id already exists."""
+    done = run(["cibadmin", "--create", "--scope", scope, "--xml-text", xml],
+               timeout=timeout, check=False)
+    if done.returncode == _EXISTS:
+        return False
+    if done.returncode != 0:
+        raise CommandError(done.args, done.returncode, done.stdout, done.stderr)
+    return True
+
+
+def cib_replace(xpath: str, xml: str, timeout: float = 30.0, *, run: Runner = run) -> None:
+    """``cibadmin --replace --xpath``: replace the one element at ``xpath`` with ``xml``."""
+    run(["cibadmin", "--replace", "--xpath", xpath, "--xml-text", xml], timeout=timeout)
+
+
+def cib_delete(xpath: str, timeout: float = 30.0, *, run: Runner = run) -> None:
+    """``cibadmin --delete --xpath``: remove the element at ``xpath`` (none there is fine)."""
+    run(["cibadmin", "--delete", "--xpath", xpath], timeout=timeout)
+
+
+def fence_node(node: str, *, action: str = "reboot", timeout: float = 90.0,
+               run: Runner = run) -> None:
+    """``stonith_admin --reboot|--fence NODE``: returns once the fencer confirms success."""
+    flag = {"reboot": "--reboot", "off": "--fence"}[action]
+    seconds = max(1, int(timeout))
+    run(["stonith_admin", flag, node, "--timeout", str(seconds)], timeout=seconds + 15)

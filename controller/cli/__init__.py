@@ -18,6 +18,7 @@ import pacemail
 COMMANDS: dict[str, str] = {
     "agents": "pacemail.controller.cli.agents:agents",
     "apply": "pacemail.controller.cli.config:apply",
+    "fencing": "pacemail.controller.cli.fencing:fencing",
     "lab": "pacemail.controller.cli.lab:lab",
     "plan": "pacemail.controller.cli.config:plan",
     "demo": "pacemail.controller.cli.demo:demo",

@@ -1,0 +1,125 @@
+"""This node's votequorum state, from ``corosync-quorumtool -s``.
+
+corosync is the authority on quorum: Pacemaker's own view (the CIB's
+``have-quorum``) is a copy the DC writes, and lags behind a partition.
+Errors are data: when corosync does not answer, the state says so
+(``running=False`` with the tool's message) instead of raising.
+
+Only the standard library and :mod:`pacemail.proc`: the drbd and mount agents
+import this on every promote/start.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass
+
+from pacemail.proc import CommandError, run
+
+TIMEOUT = 5.0
+
+
+@dataclass(frozen=True)
+class Member:
+    id: int
+    name: str
+    votes: int
+    local: bool
+
+
+@dataclass(frozen=True)
+class QuorumState:
+    running: bool                      # corosync answered
+    quorate: bool = False
+    node_id: int | None = None
+    expected_votes: int | None = None
+    total_votes: int | None = None
+    quorum: int | None = None          # votes needed
+    two_node: bool = False
+    wait_for_all: bool = False
+    flags: tuple[str, ...] = ()
+    members: tuple[Member, ...] = ()
+    error: str | None = None
+
+    @property
+    def member_names(self) -> tuple[str, ...]:
+        return tuple(m.name for m in self.members)
+
+    def summary(self) -> str:
+        if not self.running:
+            return f"corosync is not answering on this node ({self.error})"
+        word = "quorate" if self.quorate else "NOT quorate"
+        mode = " two_node" if self.two_node else ""
+        return (f"{word}{mode}: {self.total_votes} of {self.expected_votes} expected votes "
+                f"(quorum {self.quorum}), members {', '.join(self.member_names) or 'none'}")
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def read(timeout: float = TIMEOUT) -> QuorumState:
+    """Ask the local corosync; never raises for a down or hanging corosync."""
+    try:
+        done = run(["corosync-quorumtool", "-s"], timeout=timeout, check=False)
+    except CommandError as exc:
+        return QuorumState(running=False, error=str(exc))
+    # -s exits 0 when quorate, 2 when not; anything else: no answer from corosync
+    if done.returncode not in (0, 2):
+        message = (done.stderr or done.stdout).strip().splitlines()
+        return QuorumState(running=False, error=message[-1] if message else
+                           f"corosync-quorumtool exited {done.returncode}")
+    return parse(done.stdout)
+
+
+def parse(text: str) -> QuorumState:
+    """``corosync-quorumtool -s`` (or ``-p``) output -> state."""
+    fields: dict[str, str] = {}
+    members: list[Member] = []
+    in_members = False
+    for line in text.splitlines():
+        if line.strip().startswith("Nodeid"):
+            in_members = True
+            continue
+        if in_members:
+            match = re.match(r"\s*(\d+)\s+(\d+)\s+(?:\S+\s+)?(\S+)( \(local\))?\s*$", line)
+            if match:
+                members.append(Member(int(match[1]), match[3], int(match[2]), bool(match[4])))
+            continue
+        key, sep, value = line.partition(":")
+        if sep:
+            fields[key.strip()] = value.strip()
+    if "Quorate" not in fields:
+        return QuorumState(running=False, error="no 'Quorate:' line in corosync-quorumtool output")
+    flags = tuple(fields.get("Flags", "").split())
+    return QuorumState(
+        running=True,
+        quorate=fields["Quorate"] == "Yes",
+        node_id=_int(fields.get("Node ID")),
+        expected_votes=_int(fields.get("Expected votes")),
+        total_votes=_int(fields.get("Total votes")),
+        quorum=_int(fields.get("Quorum")),
+        two_node="2Node" in flags,
+        wait_for_all="WaitForAll" in flags,
+        flags=flags,
+        members=tuple(members),
+    )
+
+
+def configured_nodes(timeout: float = TIMEOUT) -> dict[int, str]:
+    """Corosync's nodelist (node id -> name), also the nodes that are not members now."""
+    done = run(["corosync-cmapctl", "nodelist.node."], timeout=timeout)
+    ids: dict[str, int] = {}
+    names: dict[str, str] = {}
+    for line in done.stdout.splitlines():
+        match = re.match(r"nodelist\.node\.(\d+)\.(name|nodeid) \(\w+\) = (.*)$", line.strip())
+        if match:
+            if match[2] == "name":
+                names[match[1]] = match[3].strip()
+            else:
+                ids[match[1]] = int(match[3])
+    return {ids[pos]: name for pos, name in names.items() if pos in ids}
+
+
+def _int(value: str | None) -> int | None:
+    match = re.match(r"\d+", value or "")
+    return int(match.group()) if match else None
