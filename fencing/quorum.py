@@ -81,9 +81,7 @@ def parse(text: str) -> QuorumState:
             in_members = True
             continue
         if in_members:
-            match = re.match(r"\s*(\d+)\s+(\d+)\s+(?:\S+\s+)?(\S+)( \(local\))?\s*$", line)
-            if match:
-                members.append(Member(int(match[1]), match[3], int(match[2]), bool(match[4])))
+            members += _member(line.split())
             continue
         key, sep, value = line.partition(":")
         if sep:
@@ -118,6 +116,15 @@ def configured_nodes(timeout: float = TIMEOUT) -> dict[int, str]:
             else:
                 ids[match[1]] = int(match[3])
     return {ids[pos]: name for pos, name in names.items() if pos in ids}
+
+
+def _member(words: list[str]) -> list[Member]:
+    """``Nodeid Votes [Qdevice] Name [(local)]`` -> the member, or nothing for other lines."""
+    local = words[-1:] == ["(local)"]
+    words = words[:-1] if local else words
+    if len(words) < 3 or not (words[0].isdigit() and words[1].isdigit()):
+        return []
+    return [Member(int(words[0]), words[-1], int(words[1]), local)]
 
 
 def _int(value: str | None) -> int | None:
