@@ -3,10 +3,10 @@
 Epoch safety: the patch is ``crm_diff --cib`` of the CIB as read and the
 merged CIB, so it names the version it was computed against (admin_epoch,
 epoch, num_updates); the CIB manager refuses it once the live CIB has moved
-(``live.Conflict``). Then the plan is computed once more against the new CIB:
-if it is the same list of changes (someone changed only what pacemail does
-not own, and the merge keeps that), it is pushed against the new version and
-the outcome says it was re-planned; otherwise nothing is pushed and the
+(``live.Conflict``). Then the plan is computed again against the new CIB: if it
+is the same list of changes (only the status moved, or someone changed only
+what pacemail does not own, which the merge keeps), it is pushed against the
+new version (up to ``ATTEMPTS`` pushes) and the outcome says it was re-planned; otherwise nothing is pushed and the
 outcome carries the new plan. A concurrent change is never overwritten.
 """
 
@@ -18,6 +18,11 @@ from pacemail.controller import live
 from pacemail.controller.model import Description
 from pacemail.controller.plan import Plan, make_plan
 from pacemail.proc import run as local_run
+
+
+# Status updates (num_updates) also move the version a patch names; the same
+# plan against the moved CIB is pushed again, up to this many times in all.
+ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
@@ -44,25 +49,24 @@ def push(plan: Plan, description: Description, *, allow_restart: bool = False,
     refused = gate(plan, allow_restart)
     if refused or not plan.changes:
         return Outcome(plan, False, refused)
-    try:
-        live.push_patch(live.diff(plan.live, plan.merged), run=run)
-        return Outcome(plan, True)
-    except live.Conflict:
-        pass
-    fresh = plan_live(description, run=run)
-    moved = f"the live CIB moved from version {_v(plan.base)} to {_v(fresh.base)} after it was read"
-    if fresh.changes != plan.changes:
-        return Outcome(fresh, False, f"{moved} and the plan is no longer the same; nothing was "
-                                     "pushed: review the new plan", replanned=True)
-    refused = gate(fresh, allow_restart)
-    if refused or not fresh.changes:
-        return Outcome(fresh, False, refused, replanned=True)
-    try:
-        live.push_patch(live.diff(fresh.live, fresh.merged), run=run)
-    except live.Conflict:
-        return Outcome(fresh, False, f"{moved}, and again while re-planning; nothing was pushed",
-                       replanned=True)
-    return Outcome(fresh, True, replanned=True)
+    current = plan
+    for _ in range(ATTEMPTS):
+        try:
+            live.push_patch(live.diff(current.live, current.merged), run=run)
+            return Outcome(current, True, replanned=current is not plan)
+        except live.Conflict:
+            pass
+        fresh = plan_live(description, run=run)
+        moved = f"the live CIB moved from version {_v(plan.base)} to {_v(fresh.base)} after it was read"
+        if fresh.changes != plan.changes:
+            return Outcome(fresh, False, f"{moved} and the plan is no longer the same; nothing "
+                                         "was pushed: review the new plan", replanned=True)
+        refused = gate(fresh, allow_restart)
+        if refused:
+            return Outcome(fresh, False, refused, replanned=True)
+        current = fresh
+    return Outcome(current, False, f"the live CIB kept moving ({ATTEMPTS} attempts); nothing was pushed",
+                   replanned=True)
 
 
 def gate(plan: Plan, allow_restart: bool) -> str | None:

@@ -1,0 +1,121 @@
+"""Apply benchmark on a lab cluster: 200 primitives + 200 constraints.
+
+In one run, against the same lab (node1): ``crm configure load update`` of the
+200 + 200 elements in crm syntax generated from the description, then
+``pacemail apply`` of the description (the mail stack included, so pacemail
+pushes more), then a no-op re-apply (nothing to push, epoch unchanged).
+The primitives are ``target-role=Stopped`` so the cluster does not start them.
+Run: .venv/bin/pacemail lab up --name bench && .venv/bin/python bench/apply_bulk.py bench
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+import time
+from pathlib import Path
+
+import yaml
+from lxml import etree
+
+from pacemail.controller import apply, live, merge
+from pacemail.controller.build import SCHEMA
+from pacemail.controller.cibxml import MARK
+from pacemail.controller.description import parse
+
+TEMPLATE = Path(__file__).resolve().parent.parent / "cib-templates" / "mail-3node.yaml"
+PACEMAIL = str(Path(__file__).resolve().parent.parent / ".venv" / "bin" / "pacemail")
+COUNT = 200
+NODES = ("node1", "node2", "node3")
+
+
+def description_text() -> str:
+    d = yaml.safe_load(TEMPLATE.read_text())
+    d["extra"] = {
+        "primitives": [{"name": f"d{i}", "agent": "ocf:pacemaker:Dummy",
+                        "meta": {"target-role": "Stopped"}} for i in range(COUNT)],
+        "constraints": [{"type": "location", "resource": f"d{i}", "node": NODES[i % 3], "score": "10"}
+                        for i in range(COUNT)]
+                       + [{"type": "location", "resource": "drbd-clone", "node": n, "score": "-INFINITY",
+                           "name": f"no-drbd-{n}"} for n in NODES],
+    }
+    return yaml.safe_dump(d, sort_keys=False)
+
+
+def crm_text() -> str:
+    """The same primitives and constraints in crm syntax, with pacemail's ids and mark."""
+    lines = [f'primitive pm-d{i} ocf:pacemaker:Dummy description="{MARK}" meta target-role=Stopped'
+             for i in range(COUNT)]
+    lines += [f"location pm-loc-d{i}-on-{NODES[i % 3]} pm-d{i} 10: {NODES[i % 3]}" for i in range(COUNT)]
+    return "\n".join(lines) + "\n"
+
+
+def clear(run) -> None:
+    """Remove every pacemail-owned element (what either tool made); retried while probes
+    move the CIB's version."""
+    for _ in range(50):
+        try:
+            return _clear_once(run)
+        except live.Conflict:
+            time.sleep(0.2)
+    raise RuntimeError("the CIB kept moving")
+
+
+def _clear_once(run) -> None:
+    current = live.get_cib(run=run)
+    empty = etree.fromstring(f'<cib validate-with="{SCHEMA}"><configuration>'.encode() + b"".join(
+        f"<{s}/>".encode() for s in merge.SECTIONS) + b"</configuration></cib>")
+    merged = merge.merge(etree.fromstring(current), empty)
+    if merged.edits:
+        live.push_patch(live.diff(current, etree.tostring(merged.cib)), run=run)
+
+
+def settle(run) -> None:
+    """Until the cluster has no transition in flight (both tools start from an idle cluster)."""
+    run(["crm_resource", "--wait", "--timeout", "300"], timeout=320)
+
+
+def epoch(run) -> tuple[int, int]:
+    return merge.version(etree.fromstring(live.get_cib(run=run)))[:2]
+
+
+def main(lab: str) -> None:
+    from pacemail.lab.nodes import node_run
+    run = functools.partial(node_run, lab, "node1")
+    d = parse(description_text(), "bulk.yaml").description
+    run(["tee", "/tmp/bulk.crm"], input=crm_text(), timeout=10)
+    run(["tee", "/tmp/bulk.yaml"], input=description_text(), timeout=10)
+    clear(run)
+    settle(run)
+
+    t = time.monotonic()
+    run(["crm", "configure", "load", "update", "/tmp/bulk.crm"], timeout=600)
+    crm_s = time.monotonic() - t
+    settle(run)
+    clear(run)
+    settle(run)
+
+    t = time.monotonic()
+    outcome = apply.apply(d, run=run)
+    apply_s = time.monotonic() - t
+    assert outcome.pushed, outcome.refused
+    settle(run)
+    before = epoch(run)
+    t = time.monotonic()
+    again = apply.apply(d, run=run)
+    noop_s = time.monotonic() - t
+    assert not again.pushed and epoch(run) == before
+    t = time.monotonic()
+    cli = run([PACEMAIL, "apply", "--yes", "/tmp/bulk.yaml"], timeout=60)
+    cli_s = time.monotonic() - t
+    assert "No changes" in cli.stdout and epoch(run) == before
+    clear(run)
+    print(f"crm configure load update ({COUNT}+{COUNT}): {crm_s:.2f} s")
+    print(f"pacemail apply (same + mail stack, {len(outcome.plan.changes)} elements): {apply_s:.2f} s "
+          f"= {apply_s / crm_s:.2f}x crm")
+    print(f"no-op re-apply: {noop_s:.3f} s in-process, {cli_s:.3f} s as `pacemail apply --yes` "
+          f"in the node; epoch unchanged {before}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1] if len(sys.argv) > 1 else "bench")
