@@ -16,7 +16,7 @@ name is the whole migration. Differences on purpose:
 
 from __future__ import annotations
 
-import socket
+import _socket  # not socket.py: see pacemail.agents.rtnl
 import time
 
 from pacemail.agents import netif, rtnl
@@ -27,8 +27,8 @@ from pacemail.agents.ocf import (
 
 IFA_F_NODAD, IFA_F_NOPREFIXROUTE = 0x02, 0x200
 DAD_POLL_S = 0.05
-ROUTE_FLUSH = {socket.AF_INET: "/proc/sys/net/ipv4/route/flush",
-               socket.AF_INET6: "/proc/sys/net/ipv6/route/flush"}
+ROUTE_FLUSH = {_socket.AF_INET: "/proc/sys/net/ipv4/route/flush",
+               _socket.AF_INET6: "/proc/sys/net/ipv6/route/flush"}
 CLUSTERIP_HASHES = ("sourceip", "sourceip-sourceport", "sourceip-sourceport-destport")
 COMPAT_ONLY = ("Accepted so IPaddr2 configurations work unchanged; it has no effect here: "
                "pacemail sends the announcements itself, the first during start and "
@@ -39,9 +39,9 @@ COMPAT_ONLY = ("Accepted so IPaddr2 configurations work unchanged; it has no eff
 
 def parse_ip(text: str) -> tuple[int, bytes]:
     """(address family, packed address) of an IPv4 or IPv6 address in text form."""
-    for family in (socket.AF_INET, socket.AF_INET6):
+    for family in (_socket.AF_INET, _socket.AF_INET6):
         try:
-            return family, socket.inet_pton(family, text)
+            return family, _socket.inet_pton(family, text)
         except OSError:
             continue
     raise ValueError("is not an IPv4 or IPv6 address")
@@ -49,7 +49,7 @@ def parse_ip(text: str) -> tuple[int, bytes]:
 
 def _check_ip(text: str) -> None:
     family, packed = parse_ip(text)
-    if family == socket.AF_INET:
+    if family == _socket.AF_INET:
         if packed[0] in (0, 127) or packed[0] >= 224:
             raise ValueError("is not a unicast address a host can take over")
     elif not any(packed) or packed == bytes(15) + b"\1" or packed[0] == 0xFF or \
@@ -76,7 +76,7 @@ def _check_label(text: str) -> None:
 def _check_broadcast(text: str) -> None:
     if text not in ("+", "-"):
         try:
-            socket.inet_pton(socket.AF_INET, text)
+            _socket.inet_pton(_socket.AF_INET, text)
         except OSError:
             raise ValueError("is not an IPv4 address, '+' or '-'") from None
 
@@ -251,14 +251,14 @@ def broadcast_of(packed: bytes, prefixlen: int, spec: str | None) -> str | None:
     value = int.from_bytes(packed, "big") & ~host & 0xFFFFFFFF
     if spec != "-":
         value |= host
-    return socket.inet_ntop(socket.AF_INET, value.to_bytes(4, "big"))
+    return _socket.inet_ntop(_socket.AF_INET, value.to_bytes(4, "big"))
 
 
 # -- reading the node (rtnetlink dump, /sys) --------------------------------
 
 def _name(ifindex: int) -> str:
     try:
-        return socket.if_indextoname(ifindex)
+        return _socket.if_indextoname(ifindex)
     except OSError:
         return f"interface #{ifindex}"
 
@@ -291,7 +291,7 @@ def target(ctx) -> Target:
     if nic:
         if not netif.exists(nic):
             raise OCFError(OCF_ERR_INSTALLED, f"interface {nic} (parameter nic) does not exist on this node")
-        ifindex = socket.if_nametoindex(nic)
+        ifindex = _socket.if_nametoindex(nic)
     ifindex, prefixlen = choose(rtnl.connected_routes(family), packed, ifindex, prefixlen, _name)
     return Target(family, packed, ctx.params["ip"], _name(ifindex), ifindex, prefixlen)
 
@@ -308,7 +308,7 @@ def is_running(ctx) -> bool:
 def validate(ctx) -> int:
     family, _ = _address(ctx)
     p = ctx.params
-    if family == socket.AF_INET6 and (p["broadcast"] or p["iflabel"]):
+    if family == _socket.AF_INET6 and (p["broadcast"] or p["iflabel"]):
         raise OCFError(OCF_ERR_CONFIGURED, "parameters broadcast and iflabel are for IPv4 addresses only")
     if ctx.clone is not None and (ctx.clone.max or 1) > 1:
         raise OCFError(OCF_ERR_CONFIGURED, "load-sharing clones (CLUSTERIP) are not supported: "
@@ -368,7 +368,7 @@ def start(ctx) -> int:
     if problem:
         raise OCFError(OCF_ERR_GENERIC, f"cannot start {where}: {problem}")
     mac = netif.mac(where.nic)
-    v4 = where.family == socket.AF_INET
+    v4 = where.family == _socket.AF_INET
     if v4 and (p["check_duplicate"] or p["run_arping"]):
         other = announce.arp_claimant(where.nic, mac, where.packed)
         if other is not None:
@@ -429,7 +429,7 @@ def monitor(ctx) -> int:
     if problem:
         raise OCFError(OCF_ERR_GENERIC, f"{ctx.params['ip']} is on {nic}, but {problem}")
     refresh = ctx.params["arp_count_refresh"] or 0
-    if refresh and family == socket.AF_INET:
+    if refresh and family == _socket.AF_INET:
         from pacemail.agents.announce import gratuitous_arp, send_frames
         send_frames(nic, [gratuitous_arp(netif.mac(nic), packed)] * refresh)
     return OCF_SUCCESS
