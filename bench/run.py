@@ -10,10 +10,12 @@ a temporary OCF root. Runs of the two sides alternate, and the table shows
 the median of each metric and the ratio ours/theirs. Pacemail's process
 runner (pacemail.proc.run) cannot give a child's rusage, hence os.posix_spawn.
 
-A pair is one line in PAIRS: a name, our argv and environment, theirs, and
-the actions to run once on both sides before timing (setup) and after it
-(teardown). ``{ours}`` is the folder of our installed agents, ``{tmp}`` a
-scratch folder.
+A pair is one line in PAIRS: a name, our argv and environment, theirs, the
+actions to run once on both sides before timing (setup) and after it
+(teardown), and optionally a fixture from bench/fixtures.py that creates
+what the agents manage (an interface, loop devices) around the pair.
+``{ours}`` is the folder of our installed agents, ``{tmp}`` a scratch
+folder; a fixture adds its own names.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ import time
 
 from pacemail.agents.install import install, provider_dir
 
+from fixtures import local_nic, loop_filesystems
+
 HB = "/usr/lib/ocf/resource.d/heartbeat"
 BASE_ENV = {
     "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
@@ -37,7 +41,7 @@ BASE_ENV = {
 }
 RECURRING = {"OCF_RESKEY_CRM_meta_interval": "10000"}
 
-# name, (our argv, env), (their argv, env), setup actions, teardown actions
+# name, (our argv, env), (their argv, env), setup actions, teardown actions[, fixture]
 PAIRS = [
     ("dummy monitor",
      (["{ours}/dummy", "monitor"], {**RECURRING, "OCF_RESKEY_state": "{tmp}/ours.state"}),
@@ -47,6 +51,20 @@ PAIRS = [
      (["{ours}/dummy", "meta-data"], {}),
      ([f"{HB}/IPaddr2", "meta-data"], {}),
      (), ()),
+    ("vip monitor",
+     (["{ours}/vip", "monitor"], {**RECURRING, "OCF_RESKEY_ip": "{net}.1", "OCF_RESKEY_nic": "{nic}",
+                                  "OCF_RESKEY_cidr_netmask": "24"}),
+     ([f"{HB}/IPaddr2", "monitor"], {**RECURRING, "OCF_RESKEY_ip": "{net}.2",
+                                     "OCF_RESKEY_nic": "{nic}", "OCF_RESKEY_cidr_netmask": "24"}),
+     ("start",), ("stop",), local_nic),
+    ("mount monitor",
+     (["{ours}/mount", "monitor"], {**RECURRING, "OCF_RESKEY_device": "{dev_ours}",
+                                    "OCF_RESKEY_directory": "{tmp}/mnt-ours",
+                                    "OCF_RESKEY_fstype": "ext4"}),
+     ([f"{HB}/Filesystem", "monitor"], {**RECURRING, "OCF_RESKEY_device": "{dev_theirs}",
+                                        "OCF_RESKEY_directory": "{tmp}/mnt-theirs",
+                                        "OCF_RESKEY_fstype": "ext4"}),
+     ("start",), ("stop",), loop_filesystems),
 ]
 
 
@@ -89,7 +107,10 @@ def with_action(side, action):
 
 
 def measure(pair, runs: int, places) -> dict[str, list[tuple[float, float, int]]]:
-    name, ours, theirs, setup, teardown = pair
+    name, ours, theirs, setup, teardown, *fixture = pair
+    if fixture:
+        with fixture[0](places) as extra:
+            return measure((name, ours, theirs, setup, teardown), runs, {**places, **extra})
     sides = {"pacemail": expand(ours, places), "resource-agents": expand(theirs, places)}
     for action in setup:
         for side in sides.values():
