@@ -45,6 +45,7 @@ def up(name: str, size: int = 3, two_node: bool = False, fencing: bool = True,
         for node in lab.nodes:
             provision.node_dirs(lab, node, authkey)
         device = provision.mail_volume(lab)
+        provision.drbd_double(lab, device)
         net.create_switch(lab)
         net.create_client(lab)
         install_fence_agent()

@@ -9,8 +9,10 @@ stand-in).
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import sys
 from pathlib import Path
 
 from pacemail.lab import corosync_conf
@@ -57,6 +59,39 @@ def mail_volume(lab: Lab) -> str:
         f.truncate(MAIL_IMAGE_MIB * 1024 * 1024)
     run(["mkfs.ext4", "-q", "-F", "-L", "pmmail", str(image)], timeout=60)
     return run(["losetup", "--find", "--show", str(image)], timeout=10).stdout.strip()
+
+
+DRBD_RESOURCE = "mail"
+DRBD_PORT = 7789
+DOUBLE_TOOLS = ("drbdadm", "drbdsetup")
+
+
+def drbd_double(lab: Lab, device: str) -> Path:
+    """Install the DRBD test double for this lab: its tools and the resource's config.
+
+    The config mirrors what drbd.conf would say: the resource on every node,
+    ``fencing resource-and-stonith`` with pacemail's own handlers.
+    """
+    pacemail = str(Path(sys.executable).parent / "pacemail")
+    cfg = {
+        "name": DRBD_RESOURCE, "minor": 0, "device": "/dev/drbd0", "disk": device,
+        "port": DRBD_PORT, "kernel": "9.2.8", "fencing": "resource-and-stonith",
+        "hosts": {n.name: {"node_id": n.index - 1, "address": n.address} for n in lab.nodes},
+        "handlers": {"fence-peer": [pacemail, "fencing", "fence-peer"],
+                     "unfence-peer": [pacemail, "fencing", "unfence-peer"]},
+    }
+    path = lab.dir / "drbd" / f"{DRBD_RESOURCE}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(cfg, indent=2) + "\n")
+    for tool in DOUBLE_TOOLS:
+        script = lab.dir / "bin" / tool
+        script.write_text(f"#!{sys.executable} -I\n"
+                          f"# pacemail lab: TEST DOUBLE of {tool} (no DRBD kernel module here)\n"
+                          "import sys\n"
+                          "from pacemail.lab.drbd_double import " + tool + "\n"
+                          f"sys.exit({tool}(sys.argv[1:]))\n")
+        script.chmod(0o755)
+    return path
 
 
 def detach_loops(lab_dir: Path) -> list[str]:

@@ -89,7 +89,8 @@ def status(name, as_json):
         click.echo(f"  dropped at the switch: {', '.join(report['partitions'])}")
 
 
-@lab.command(name="exec", context_settings={"ignore_unknown_options": True})
+@lab.command(name="exec", context_settings={"ignore_unknown_options": True,
+                                            "allow_interspersed_args": False})
 @NAME
 @click.argument("node")
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
