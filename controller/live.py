@@ -261,3 +261,10 @@ def fence_node(node: str, *, action: str = "reboot", timeout: float = 90.0,
     flag = {"reboot": "--reboot", "off": "--fence"}[action]
     seconds = max(1, int(timeout))
     run(["stonith_admin", flag, node, "--timeout", str(seconds)], timeout=seconds + 15)
+
+
+def controller_reachable(node: str, timeout: float = 5.0, *, run: Runner = run) -> bool:
+    """``crmadmin --status NODE``: does NODE's controller answer through the cluster now?"""
+    done = run(["crmadmin", "--status", node, "--timeout", f"{int(timeout * 1000)}ms"],
+               timeout=timeout + 5, check=False)
+    return done.returncode == 0 and done.stdout.rstrip().endswith("ok")

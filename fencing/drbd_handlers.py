@@ -18,8 +18,10 @@ code  when                                                                 LINBI
 3     never: the CIB does not show the peer's disk, so "already outdated"  never
       cannot be known here
 4     constraint placed (or already there); every excluded peer is online  same
-      in Pacemaker (only the replication link broke)
-5     constraint placed; a peer is lost and not confirmed fenced, but this  same (any quorum policy)
+      in Pacemaker and its controller answers (only the replication link
+      broke)
+5     constraint placed; a peer is lost (offline, or shown online but      same (any quorum policy)
+      silent past ``--peer-timeout``) and not confirmed fenced, but this
       partition has real quorum (not two_node), so the peer cannot promote
 6     not placed: this node is not quorate / corosync is down, or an        1 (refuses, no quorum) /
       existing constraint already excludes this node (the peer fenced us    1 (rc 21)
@@ -70,6 +72,7 @@ class Options:
     stonith: bool = False               # fence lost peers through Pacemaker before deciding
     stonith_action: str = "reboot"
     stonith_timeout: float = 90.0
+    peer_timeout: float = 30.0          # for a lost peer to show as lost (corosync token + margin)
     cib_timeout: float = 60.0           # bound for all CIB attempts of one invocation
     lock_path: str = lock.DEFAULT_PATH
 
@@ -89,10 +92,12 @@ def fence_peer(env: HandlerEnv, opts: Options, log: Log) -> int:
         state = None if offline else quorum.read()
         if state is not None and not (state.running and state.quorate):
             return _refuse(judge(env, state, None, set()), log)
-        view = _retried(_cluster_view, "read the cluster state (crm_mon)", opts, log)
-        state = state or _file_quorum(view)
-        fenced = _stonith_lost_peers(env, view, opts, log) if opts.stonith else set()
-        verdict = judge(env, state, view, fenced)
+        view, silent = _settled_view(env, opts, log, offline)
+        state = _file_quorum(view) if offline else quorum.read()  # after the wait: still quorate?
+        if not (state.running and state.quorate):
+            return _refuse(judge(env, state, None, set()), log)
+        fenced = _stonith_lost_peers(env, view, silent, opts, log) if opts.stonith else set()
+        verdict = judge(env, state, view, fenced, silent)
         if not verdict.place:
             return _refuse(verdict, log)
         with lock.held(opts.lock_path, opts.cib_timeout):
@@ -118,8 +123,12 @@ def _refuse(verdict: Verdict, log: Log) -> int:
 
 
 def judge(env: HandlerEnv, state: QuorumState, view: PacemakerView | None,
-          fenced: set[str]) -> Verdict:
-    """Which exit code, and whether to place the constraint (see the table above)."""
+          fenced: set[str], silent: set[str] = frozenset()) -> Verdict:
+    """Which exit code, and whether to place the constraint (see the table above).
+
+    ``fenced``: peers whose fence we saw confirmed; ``silent``: peers Pacemaker
+    still shows online that did not answer (their loss not noticed yet).
+    """
     if not state.running or not state.quorate:
         return Verdict(OUTDATE_YOURSELF, False, f"not placing the constraint: {state.summary()}")
     if env.me not in env.allowed:
@@ -127,7 +136,8 @@ def judge(env: HandlerEnv, state: QuorumState, view: PacemakerView | None,
                                        "not placing the constraint")
     if not env.excluded:
         return Verdict(GENERIC, False, "every peer is UpToDate: nothing to fence")
-    online = [p for p in env.excluded if p in view.nodes and view.nodes[p].online]
+    online = [p for p in env.excluded
+              if p in view.nodes and view.nodes[p].online and p not in silent]
     down = [p for p in env.excluded if p in fenced or p in view.nodes and view.nodes[p].down]
     lost = [p for p in env.excluded if p not in online and p not in down]
     if lost and state.two_node:
@@ -157,6 +167,35 @@ def unfence_peer(env: HandlerEnv, opts: Options, log: Log) -> int:
     return 0
 
 
+def _settled_view(env: HandlerEnv, opts: Options, log: Log,
+                  offline: bool) -> tuple[PacemakerView, set[str]]:
+    """Pacemaker's view once every excluded peer it shows online answers, or has left it.
+
+    DRBD notices a broken link before corosync does: right after a split the
+    lost peer still looks online. Each such peer must answer ``crmadmin``
+    through the cluster; until then poll, and after ``opts.peer_timeout``
+    the ones still silent count as lost (returned). Offline: the file is the truth.
+    """
+    deadline = time.monotonic() + opts.peer_timeout
+    while True:
+        view = _retried(_cluster_view, "read the cluster state (crm_mon)", opts, log)
+        shown = [p for p in env.excluded if p in view.nodes and view.nodes[p].online]
+        if offline or not shown:
+            return view, set()
+        left = deadline - time.monotonic()
+        silent = {p for p in shown
+                  if not live.controller_reachable(p, timeout=max(1.0, min(5.0, left)))}
+        if not silent:
+            return view, set()
+        if time.monotonic() >= deadline:
+            log.warning(f"peer {', '.join(sorted(silent))} shown online but silent for "
+                        f"{opts.peer_timeout:.0f}s: counting it as lost")
+            return view, silent
+        log.info(f"peer {', '.join(sorted(silent))} shown online but not answering: "
+                 "waiting for the membership to settle")
+        time.sleep(1.0)
+
+
 def _cluster_view() -> PacemakerView:
     view = pacemaker_view()
     if not view.nodes:  # crm_mon "succeeds" on an unreadable CIB file, showing nothing
@@ -171,13 +210,13 @@ def _file_quorum(view: PacemakerView) -> QuorumState:
                        total_votes=len(members), expected_votes=len(view.nodes))
 
 
-def _stonith_lost_peers(env: HandlerEnv, view: PacemakerView, opts: Options,
-                        log: Log) -> set[str]:
+def _stonith_lost_peers(env: HandlerEnv, view: PacemakerView, silent: set[str],
+                        opts: Options, log: Log) -> set[str]:
     """Ask Pacemaker to fence each excluded peer that is lost; the confirmed ones."""
     fenced = set()
     for peer in env.excluded:
         node = view.nodes.get(peer)
-        if node is not None and (node.online or node.down):
+        if node is not None and peer not in silent and (node.online or node.down):
             continue
         log.warning(f"asking Pacemaker to {opts.stonith_action} lost peer {peer}")
         try:

@@ -109,3 +109,41 @@ def test_fence_and_unfence_peer_on_the_live_cib(lab):
         node_run(lab.name, "node1", ["cibadmin", "--delete", "--xpath",
                                      f"//rsc_location[@id='{CID}']"], timeout=30, check=False)
         cibadmin("--delete", "--xpath", f"//clone[@id='{CLONE}']")
+
+
+@pytest.mark.parametrize("peer_timeout, how", [
+    ("30", "confirmed down"),                           # waits; Pacemaker fences node3 itself
+    ("0", "asking Pacemaker to reboot lost peer node3"),  # no wait: the handler has it fenced
+])
+def test_fence_peer_with_stonith_confirms_a_lost_peer_as_fenced(lab, peer_timeout, how):
+    """node3 vanishes; node1's handler gets it fenced (or finds Pacemaker did) and says 7."""
+    cibadmin = lambda *a: node_run(lab.name, "node1", ["cibadmin", *a], timeout=30)  # noqa: E731
+    cibadmin("--create", "-o", "resources", "-X",
+             f'<clone id="{CLONE}"><meta_attributes id="{CLONE}-meta">'
+             f'<nvpair id="{CLONE}-promotable" name="promotable" value="true"/>'
+             f'<nvpair id="{CLONE}-target-role" name="target-role" value="Stopped"/>'
+             f'</meta_attributes><primitive id="pmfence-drbd" class="ocf" provider="pacemaker" '
+             f'type="Stateful"/></clone>')
+    env = drbd9_env(0)
+    env["UP_TO_DATE_NODES"] = "0x3"  # node1 and node2 UpToDate: only node3 is excluded
+    net.partition(lab, [lab.node("node3")], [lab.node("node1"), lab.node("node2")])
+    try:
+        done = pacemail(lab, "node1", "fencing", "fence-peer", "--stonith", "--clone", CLONE,
+                        "--peer-timeout", peer_timeout, env=env, timeout=200)
+        print("\n" + done.stderr)
+        assert done.returncode == 7, done.stderr
+        assert how in done.stderr and "node3 confirmed down" in done.stderr
+        history = node_run(lab.name, "node1", ["stonith_admin", "--history", "node3"],
+                           timeout=30).stdout
+        assert "successful" in history
+        location = ET.fromstring(cibadmin("--query", "--xpath", f"//rsc_location[@id='{CID}']")
+                                 .stdout)
+        assert sorted(e.get("value") for e in location.iter("expression")) == ["node1", "node2"]
+    finally:
+        net.heal(lab)
+        if not power.is_on(lab, lab.node("node3")):
+            switchd.request(str(lab.switch_socket), "on", "node3")
+        cluster.wait_for_quorum(lab.name, ALL, 180)
+        node_run(lab.name, "node1", ["cibadmin", "--delete", "--xpath",
+                                     f"//rsc_location[@id='{CID}']"], timeout=30, check=False)
+        cibadmin("--delete", "--xpath", f"//clone[@id='{CLONE}']")

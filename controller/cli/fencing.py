@@ -75,9 +75,12 @@ def guard_cmd(timeout):
               show_default=True)
 @click.option("--stonith-timeout", default=90.0, show_default=True,
               type=click.FloatRange(1, 600), help="Seconds to wait for the fencer's confirmation.")
+@click.option("--peer-timeout", default=30.0, show_default=True, type=click.FloatRange(0, 600),
+              help="Seconds a peer shown online may stay silent before it counts as lost.")
 @TIMEOUT
 @LOCK
-def fence_peer_cmd(clone, stonith, stonith_action, stonith_timeout, cib_timeout, lock_file):
+def fence_peer_cmd(clone, stonith, stonith_action, stonith_timeout, peer_timeout, cib_timeout,
+                   lock_file):
     """DRBD fence-peer handler: Promoted only where the data is UpToDate.
 
     Reads DRBD's handler environment (DRBD_RESOURCE, DRBD_MY_NODE_ID,
@@ -91,7 +94,8 @@ def fence_peer_cmd(clone, stonith, stonith_action, stonith_timeout, cib_timeout,
 
     sys.exit(_handler(drbd_handlers.fence_peer, "fence-peer", drbd_handlers.Options(
         clone=clone, stonith=stonith, stonith_action=stonith_action,
-        stonith_timeout=stonith_timeout, cib_timeout=cib_timeout, lock_path=lock_file)))
+        stonith_timeout=stonith_timeout, peer_timeout=peer_timeout, cib_timeout=cib_timeout,
+        lock_path=lock_file)))
 
 
 @fencing.command("unfence-peer")
