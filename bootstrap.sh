@@ -14,7 +14,7 @@ fi
 PACKAGES=(
     pacemaker pacemaker-cli-utils corosync pcs crmsh resource-agents
     fence-agents drbd-utils postfix dovecot-imapd dovecot-lmtpd
-    mariadb-server iproute2 nftables e2fsprogs util-linux procps psmisc
+    mariadb-server iproute2 nftables e2fsprogs util-linux procps psmisc kmod
     python3 python3-venv python3-dev gcc
 )
 missing=()
