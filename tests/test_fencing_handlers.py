@@ -30,7 +30,8 @@ CLEAN_DOWN = 'in_ccm="false" crmd="offline" join="down" expected="down"'
 
 
 def cib(path: Path, *args: str, check: bool = True):
-    return run(["cibadmin", *args], timeout=30, check=check, env=dict(os.environ, CIB_file=str(path)))
+    return run(["cibadmin", *args], timeout=30, check=check,
+               env=dict(os.environ, CIB_file=str(path)))
 
 
 def promotable_clone(clone: str, primitive: str, resource: str) -> str:
@@ -52,9 +53,11 @@ def cib_file(tmp_path) -> Path:
         'value="false"/></cluster_property_set>')
     for i, node in enumerate(NODES, 1):
         cib(path, "--create", "-o", "nodes", "-X", f'<node id="{i}" uname="{node}"/>')
-        cib(path, "--create", "-o", "status", "-X", f'<node_state id="{i}" uname="{node}" {ONLINE}/>')
+        cib(path, "--create", "-o", "status", "-X",
+            f'<node_state id="{i}" uname="{node}" {ONLINE}/>')
     cib(path, "--create", "-o", "resources", "-X", promotable_clone(CLONE, "pm-drbd", "mail"))
-    cib(path, "--create", "-o", "resources", "-X", promotable_clone("other-clone", "other", "other"))
+    cib(path, "--create", "-o", "resources", "-X",
+        promotable_clone("other-clone", "other", "other"))
     cib(path, "--create", "-o", "constraints", "-X",
         f'<rsc_location id="cli-ban-{CLONE}-on-node3" rsc="{CLONE}" role="Promoted" '
         'node="node3" score="-INFINITY"/>')
@@ -102,10 +105,11 @@ def test_fence_peer_places_the_constraint_admins_know(cib_file):
     assert location.attrib == {"id": OUR_ID, "rsc": CLONE}
     (rule,) = location
     assert rule.tag == "rule"
-    assert rule.attrib == {"id": "drbd-fence-by-handler-mail-rule-pm-drbd-clone", "role": "Promoted",
-                           "score": "-INFINITY", "boolean-op": "and"}
-    assert [e.attrib for e in rule] == [{"id": "drbd-fence-by-handler-mail-expr-0-pm-drbd-clone",
-                                         "attribute": "#uname", "operation": "ne", "value": "node1"}]
+    assert rule.attrib == {"id": "drbd-fence-by-handler-mail-rule-pm-drbd-clone",
+                           "role": "Promoted", "score": "-INFINITY", "boolean-op": "and"}
+    assert [e.attrib for e in rule] == [{
+        "id": "drbd-fence-by-handler-mail-expr-0-pm-drbd-clone",
+        "attribute": "#uname", "operation": "ne", "value": "node1"}]
     assert f"constraint {OUR_ID} allows Promoted only on node1; exit 4" in done.stderr
     verify = run(["crm_verify", "--xml-file", str(cib_file)], timeout=30, check=False)
     assert verify.returncode == 0, verify.stderr
@@ -334,7 +338,8 @@ def test_linbit_constraints_are_understood():
               'id="drbd-fence-by-handler-r0-expr-0-ms_drbd"/></rule></rsc_location>')
     fence = constraint.parse("r0", linbit)
     assert fence.clone == "ms_drbd" and fence.allowed == {"a"}
-    assert constraint.parse("r0", f'<rsc_location id="x" rsc="c" node="a" score="-INFINITY"/>') is None
+    ban = '<rsc_location id="x" rsc="c" node="a" score="-INFINITY"/>'
+    assert constraint.parse("r0", ban) is None
 
 
 def test_the_default_clone_is_what_the_controller_renders():

@@ -51,10 +51,11 @@ def test_isolated_node_is_refused_while_the_majority_may_take_over(lab):
                 return None  # powered off or rebooting while we asked
             return ("refused", done) if done.returncode == 1 else None
         seen = cluster.wait_for(node3_inquorate_or_fenced, 60, "node3 refused or fenced")
-        print(f"\nnode3 after the partition: {seen if seen == 'fenced' else seen[1].stdout.strip()}")
+        print("\nnode3 after the partition:", seen if seen == "fenced" else seen[1].stdout.strip())
         if seen != "fenced":
             _, refusal = seen
-            assert refusal.stdout.startswith("refused: this partition is NOT quorate"), refusal.stdout
+            assert refusal.stdout.startswith("refused: this partition is NOT quorate"), \
+                refusal.stdout
             assert "1 of 3 expected votes" in refusal.stdout
             quorum = pacemail(lab, "node3", "fencing", "quorum")
             assert quorum.returncode == 1 and "NOT quorate" in quorum.stdout
@@ -103,7 +104,8 @@ def test_fence_and_unfence_peer_on_the_live_cib(lab):
         unfence = pacemail(lab, "node2", "fencing", "unfence-peer", env=drbd9_env(1))
         assert unfence.returncode == 0, unfence.stderr
         gone = node_run(lab.name, "node1", ["cibadmin", "--query", "--xpath",
-                                            f"//rsc_location[@id='{CID}']"], timeout=30, check=False)
+                                            f"//rsc_location[@id='{CID}']"],
+                        timeout=30, check=False)
         assert gone.returncode == 105
     finally:
         node_run(lab.name, "node1", ["cibadmin", "--delete", "--xpath",
