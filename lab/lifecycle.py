@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from pacemail.agents.install import script
 from pacemail.lab import cluster, net, power, provision, state, switchd
 from pacemail.lab.nodes import node_run
 from pacemail.lab.topology import STATE_ROOT, Lab, check_name, netns_prefix
@@ -115,11 +116,9 @@ def configure_fencing(lab: Lab, node: str) -> None:
 
 def install_fence_agent() -> None:
     """Pacemaker's fenced finds fence agents as /usr/sbin/fence_*."""
-    FENCE_AGENT_PATH.write_text(
-        f"#!{sys.executable} -I\n"
-        "import sys\n"
-        "from pacemail.lab.fence_agent import main\n"
-        "sys.exit(main())\n")
+    FENCE_AGENT_PATH.write_text(script(
+        "fence_pacemail_lab, written by `pacemail lab up`",
+        "from pacemail.lab.fence_agent import main\nsys.exit(main())\n"))
     FENCE_AGENT_PATH.chmod(0o755)
 
 

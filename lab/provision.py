@@ -15,6 +15,7 @@ import shutil
 import sys
 from pathlib import Path
 
+from pacemail.agents.install import script
 from pacemail.lab import corosync_conf
 from pacemail.lab.nodeinit import BOUND_DIRS
 from pacemail.lab.topology import Lab, Node
@@ -84,13 +85,11 @@ def drbd_double(lab: Lab, device: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(cfg, indent=2) + "\n")
     for tool in DOUBLE_TOOLS:
-        script = lab.dir / "bin" / tool
-        script.write_text(f"#!{sys.executable} -I\n"
-                          f"# pacemail lab: TEST DOUBLE of {tool} (no DRBD kernel module here)\n"
-                          "import sys\n"
-                          "from pacemail.lab.drbd_double import " + tool + "\n"
-                          f"sys.exit({tool}(sys.argv[1:]))\n")
-        script.chmod(0o755)
+        path = lab.dir / "bin" / tool
+        path.write_text(script(
+            f"pacemail lab: TEST DOUBLE of {tool} (no DRBD kernel module here)",
+            f"from pacemail.lab.drbd_double import {tool}\nsys.exit({tool}(sys.argv[1:]))\n"))
+        path.chmod(0o755)
     return path
 
 

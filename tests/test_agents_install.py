@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+import tempfile
 from pathlib import Path
 
+import pwd
 import pytest
 
 from pacemail.agents import NAMES
@@ -26,7 +28,8 @@ def test_install_writes_launchers_bound_to_this_interpreter(tmp_path):
     for name in NAMES:
         path = tmp_path / "resource.d" / "pacemail" / name
         assert path.stat().st_mode & 0o777 == 0o755
-        assert path.read_text().splitlines()[0] == f"#!{default_python()} -I"
+        # -IS: isolated and without site's .pth processing (most of an agent's start-up).
+        assert path.read_text().splitlines()[0] == f"#!{default_python()} -IS"
         assert run([str(path), "meta-data"], timeout=60, check=False).returncode == 0
         assert run([str(path)], timeout=60, check=False).returncode == 3
 
@@ -119,3 +122,21 @@ def test_crm_ra_info(name):
     assert done.returncode == 0, done.stdout + done.stderr
     assert f"(ocf:pacemail:{name})" in done.stdout
     assert "ERROR" not in done.stdout + done.stderr
+
+
+def test_meta_data_runs_as_hacluster():
+    """Pacemaker's controller asks agents for meta-data as the hacluster user."""
+    if os.geteuid() != 0 or shutil.which("runuser") is None:
+        pytest.skip("needs root and runuser to act as hacluster")
+    try:
+        pwd.getpwnam("hacluster")
+    except KeyError:
+        pytest.skip("no hacluster user (pacemaker not installed)")
+    with tempfile.TemporaryDirectory() as root:  # pytest's tmp_path is closed to other users
+        os.chmod(root, 0o755)
+        install(Path(root))
+        for name in NAMES:
+            done = run(["runuser", "-u", "hacluster", "--", str(agent_path(Path(root), name)),
+                        "meta-data"], timeout=60, check=False)
+            assert done.returncode == 0, (name, done.stderr)
+            assert f'<resource-agent name="{name}"' in done.stdout
