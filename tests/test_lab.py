@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -158,3 +160,19 @@ def _ping_vip(lab) -> bool:
     done = run(["ip", "netns", "exec", lab.client_netns, "ping", "-c1", "-W2", VIP],
                timeout=10, check=False)
     return done.returncode == 0
+
+
+def test_lab_cli_exec_and_status(lab):
+    pacemail = str(Path(sys.executable).parent / "pacemail")
+    for argv in (["node2", "--", "hostname"], ["node2", "hostname"]):
+        done = run([pacemail, "lab", "exec", "--name", lab.name, *argv], timeout=30)
+        assert done.stdout.strip() == "node2"
+    flags = run([pacemail, "lab", "exec", "--name", lab.name, "node1", "uname", "-n"], timeout=30)
+    assert flags.stdout.strip() == "node1"  # options after NODE belong to the command
+    report = json.loads(run([pacemail, "lab", "status", "--name", lab.name, "--json"],
+                            timeout=60).stdout)
+    assert [n["power"] for n in report["nodes"]] == ["on", "on", "on"]
+    assert all(n["quorate"] for n in report["nodes"])
+    missing = run([pacemail, "lab", "exec", "--name", lab.name, "node7", "true"], timeout=30,
+                  check=False)
+    assert missing.returncode != 0 and "no node 'node7'" in missing.stderr

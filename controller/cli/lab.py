@@ -96,9 +96,12 @@ def status(name, as_json):
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 def exec_(name, node, command):
     """Run COMMAND inside NODE, e.g. `pacemail lab exec node1 -- crm_mon -1`."""
+    command = list(command)
+    if command[:1] == ["--"]:  # `exec NODE -- CMD`: the separator is ours, not the command's
+        command = command[1:]
     try:
         _load(name).node(node)
-        argv = enter_argv(name, node, list(command))
+        argv = enter_argv(name, node, command)
     except KeyError as exc:
         raise click.ClickException(exc.args[0]) from None
     except NodeDown as exc:
