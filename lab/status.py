@@ -35,20 +35,23 @@ def mounted_on(lab: Lab, device: str) -> list[str]:
     Cheap enough to sample every few milliseconds: this is the split-brain
     signal, since a double mount does not corrupt anything in one kernel.
     """
+    pids = {n.name: power.init_pid(lab.name, n.name) for n in lab.nodes}
+    return mount_holders({n: p for n, p in pids.items() if p is not None}, device)
+
+
+def mount_holders(init_pids: dict[str, int], device: str) -> list[str]:
+    """Of ``init_pids`` (node -> host PID of its init), the nodes that mount ``device``."""
     try:
         rdev = os.stat(device).st_rdev
     except OSError:
         return []
     wanted = f"{os.major(rdev)}:{os.minor(rdev)}"
     holders = []
-    for node in lab.nodes:
-        pid = power.init_pid(lab.name, node.name)
-        if pid is None:
-            continue
+    for node, pid in init_pids.items():
         try:
             mountinfo = Path(f"/proc/{pid}/mountinfo").read_text()
         except OSError:
             continue
         if any(line.split()[2] == wanted for line in mountinfo.splitlines()):
-            holders.append(node.name)
+            holders.append(node)
     return holders
