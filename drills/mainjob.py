@@ -1,9 +1,10 @@
 """The main job on the local lab: cluster up, description checked, a failover drill, a report.
 
 This is what README's first command runs. Until the mail agents and
-``pacemail apply`` land, the drill's service is a stand-in pair placed with
-pcs: a VIP (ocf:heartbeat:IPaddr2) and ocf:pacemail:dummy, colocated and
-ordered, on the mail VIP address of the 3-node template.
+``pacemail apply`` land, the drilled mail stack is the stand-in
+(:mod:`pacemail.drills.standin`: real postfix and dovecot under the
+resource-agents shell agents, on the mail VIP of the 3-node template), with
+the drill's SMTP/IMAP workload and invariant checks.
 """
 
 from __future__ import annotations
@@ -12,20 +13,18 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from pacemail.drills import power_off, report
-from pacemail.lab import cluster, lifecycle
-from pacemail.lab.nodes import node_run
+from pacemail.drills import engine, report, target
+from pacemail.drills.scenarios import SCENARIOS
+from pacemail.lab import lifecycle
 
 TEMPLATE = "mail-3node.yaml"
-VIP = "198.18.0.100"
-STAND_IN = ("pm-demo-vip", "pm-demo-service")
+SCENARIO = "power-off-active"
 
 
 @dataclass
 class Outcome:
-    result: power_off.Result
-    json_path: Path
-    markdown_path: Path
+    run: dict
+    paths: dict[str, Path]
     lab_up_s: float
     template_problems: list[str]
 
@@ -35,7 +34,6 @@ def run(lab_name: str, report_dir: Path, progress=lambda msg: None) -> Outcome:
 
     progress("bringing the lab up (3 nodes, STONITH on)")
     up = lifecycle.up(lab_name, 3, progress=progress)
-    lab = up.lab
     progress(f"lab up: quorum and DC after {up.seconds_to_quorum:.1f}s")
 
     text = resources.files("pacemail.cib_templates").joinpath(TEMPLATE).read_text()
@@ -46,19 +44,14 @@ def run(lab_name: str, report_dir: Path, progress=lambda msg: None) -> Outcome:
         raise RuntimeError(f"{TEMPLATE} does not verify: {problems or verification.errors}")
     progress(f"{TEMPLATE} renders to a CIB that crm_verify accepts")
 
-    vip, service = STAND_IN
-    pcs = lambda *args: node_run(lab.name, "node1", ["pcs", *args], timeout=60)  # noqa: E731
-    pcs("resource", "create", vip, "ocf:heartbeat:IPaddr2", f"ip={VIP}", "cidr_netmask=24",
-        "nic=eth0", "op", "monitor", "interval=2s")
-    pcs("resource", "create", service, "ocf:pacemail:dummy", "op", "monitor", "interval=2s")
-    pcs("constraint", "colocation", "add", service, "with", vip, "INFINITY")
-    pcs("constraint", "order", vip, "then", service)
-    progress("stand-in service placed; running the power-off-active drill")
-    result = power_off.run(lab, list(STAND_IN), VIP, progress=progress)
-    json_path, md_path = report.write([result.as_dict()], report_dir, {
-        "target": f"lab {lab.name} (3 nodes, namespaces, STONITH via fence_pacemail_lab)",
+    vip = parsed.description.vips[0].address
+    t = target.standin_target(up.lab.name, vip)
+    progress(f"stand-in mail stack placed on {vip}; running the {SCENARIO} drill")
+    result = engine.run(t, SCENARIOS[SCENARIO], progress)
+    data = report.build([result], {
+        "target": f"lab {up.lab.name} (3 nodes, namespaces, STONITH via fence_pacemail_lab)",
         "lab_up_s": round(up.seconds_to_quorum, 1),
-        "service": f"stand-in: IPaddr2 {VIP} + ocf:pacemail:dummy",
+        "stack": f"stand-in: ocf:pacemail:mount + ocf:pacemail:vip {vip} + "
+                 "ocf:heartbeat:postfix + ocf:heartbeat:dovecot",
     })
-    cluster.wait_for_quorum(lab.name, [n.name for n in lab.nodes], 60)
-    return Outcome(result, json_path, md_path, up.seconds_to_quorum, problems)
+    return Outcome(result, report.write(data, report_dir), up.seconds_to_quorum, problems)

@@ -4,8 +4,8 @@ No subprocess per sample. Through the host PID of each node's init:
 ``/proc/<pid>/net/fib_trie`` lists the node's local addresses (the VIP),
 ``/proc/<pid>/mountinfo`` its mounts (:func:`pacemail.lab.status.mount_holders`),
 ``/proc/<pid>/root/run/drbd-double/<res>.json`` its DRBD role (the lab's
-double), and a walk of the process tree under the init (``task/*/children``
-and ``comm``) finds the postfix (``master``) and dovecot masters.
+double), and the ``comm`` of the init's children finds the postfix
+(``master``) and dovecot masters.
 """
 
 from __future__ import annotations
@@ -59,14 +59,16 @@ def drbd_primary(pid: int, resource: str) -> bool:
 
 
 def masters(init_pid: int) -> set[str]:
-    """Kinds whose master runs in the process tree under a node's init."""
-    found, todo = set(), [init_pid]
-    while todo:
-        pid = todo.pop()
-        kind = MASTERS.get((_read(f"/proc/{pid}/comm") or "").strip())
+    """Kinds whose master is a child of a node's init (daemons detach and are re-parented there).
+
+    Only direct children count: an agent's probe running ``dovecot --version``
+    is not a master.
+    """
+    found = set()
+    for child in (_read(f"/proc/{init_pid}/task/{init_pid}/children") or "").split():
+        kind = MASTERS.get((_read(f"/proc/{child}/comm") or "").strip())
         if kind:
             found.add(kind)
-        todo += [int(c) for c in (_read(f"/proc/{pid}/task/{pid}/children") or "").split()]
     return found
 
 

@@ -34,12 +34,8 @@ MONITOR = "interval=2s"
 class Stack:
     """What a drill needs to know about the mail stack it drills."""
     address: str
-    resources: tuple[str, ...]   # all run on one node; the first is the VIP
+    resources: tuple[str, ...]   # the stack's resource ids (all run on one node)
     kind: str                    # "stand-in" or "pacemail"
-
-    @property
-    def vip(self) -> str:
-        return self.resources[0]
 
 
 POSTFIX_MAIN = {

@@ -18,10 +18,12 @@ import pacemail
 COMMANDS: dict[str, str] = {
     "agents": "pacemail.controller.cli.agents:agents",
     "apply": "pacemail.controller.cli.config:apply",
+    "controller": "pacemail.controller.cli.daemon:controller",
     "fencing": "pacemail.controller.cli.fencing:fencing",
     "lab": "pacemail.controller.cli.lab:lab",
     "plan": "pacemail.controller.cli.config:plan",
     "demo": "pacemail.controller.cli.demo:demo",
+    "drill": "pacemail.controller.cli.drill:drill",
     "render": "pacemail.controller.cli.config:render",
     "status": "pacemail.controller.cli.config:status",
 }

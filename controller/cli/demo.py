@@ -20,11 +20,13 @@ def demo(name, report_dir):
 
     outcome = mainjob.run(name, Path(report_dir),
                           progress=lambda m: click.echo(f"demo: {m}", err=True))
-    r = outcome.result
-    click.echo(outcome.markdown_path.read_text())
-    click.echo(f"report: {outcome.json_path} and {outcome.markdown_path}")
-    click.echo(f"verdict: {'PASS' if r.passed else 'FAIL'} - {r.active_before} lost power, "
-               f"service back on {r.active_after} after {r.downtime_s}s of client-visible "
-               f"downtime (fenced after {r.fence_s}s)")
-    if not r.passed:
+    r = outcome.run
+    click.echo(outcome.paths["markdown"].read_text())
+    click.echo("report: " + ", ".join(str(p) for p in outcome.paths.values()))
+    d = r["downtime_s"]
+    click.echo(f"verdict: {'PASS' if r['passed'] else 'FAIL'} - {r.get('active_before')} lost "
+               f"power, mail back on {r.get('active_after')}: SMTP down {d['smtp']}s, IMAP down "
+               f"{d['imap']}s, fenced after {r['fence_s']}s; {r['accepted']} messages accepted, "
+               f"{r['lost']} lost, {r['duplicates']} duplicates, {len(r['violations'])} violations")
+    if not r["passed"]:
         raise SystemExit(1)

@@ -1,0 +1,65 @@
+"""``pacemail drill``: failover drills with a mail workload, invariants and a report."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+
+@click.group()
+def drill():
+    """Measure failovers on a lab: faults, lost mail, downtime, split brain."""
+
+
+@drill.command(name="list")
+def list_():
+    """The scenarios `pacemail drill run` knows."""
+    from pacemail.drills.scenarios import RANDOM, SCENARIOS
+
+    for s in SCENARIOS.values():
+        needs = {"any": "", "three": " (3+ nodes)", "two": " (two_node labs)"}[s.labs]
+        click.echo(f"{s.name:18} {s.summary}{needs}")
+    click.echo(f"{RANDOM:18} a seeded random sequence of the above (--repeat faults, --seed)")
+
+
+@drill.command()
+@click.argument("scenario")
+@click.option("--target", "lab_name", default="pacemail", show_default=True, help="Lab name.")
+@click.option("--description", type=click.Path(dir_okay=False, exists=True),
+              help="Cluster description to apply and drill (default: the stand-in stack).")
+@click.option("--repeat", default=1, show_default=True, type=click.IntRange(1, 100))
+@click.option("--seed", default=0, show_default=True, type=int, help="Seed for `random`.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Also write JSON here.")
+@click.option("--report", "report_dir", default="reports", show_default=True,
+              type=click.Path(file_okay=False), help="Directory for JSON, Markdown and SVG.")
+def run(scenario, lab_name, description, repeat, seed, json_path, report_dir):
+    """Run SCENARIO (see `pacemail drill list`) REPEAT times against the lab."""
+    from pacemail.drills import engine, report, scenarios, target
+
+    if scenario not in scenarios.names():
+        raise click.BadParameter(f"unknown scenario {scenario!r} ({', '.join(scenarios.names())})")
+    say = lambda m: click.echo(f"drill: {m}", err=True)  # noqa: E731
+    t = (target.description_target(lab_name, Path(description)) if description
+         else target.standin_target(lab_name))
+    try:
+        plan = scenarios.sequence(scenario, t.lab, repeat, seed)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    runs = []
+    try:
+        for i, s in enumerate(plan, 1):
+            say(f"run {i}/{len(plan)}: {s.name} ({s.summary})")
+            runs.append(engine.run(t, s, say))
+    except KeyboardInterrupt:
+        say("interrupted; the lab was restored; reporting the finished runs")
+    data = report.build(runs, {"target": f"lab {t.lab.name}", "stack": t.stack.kind,
+                               "scenario": scenario, "seed": seed})
+    paths = report.write(data, Path(report_dir))
+    if json_path:
+        Path(json_path).write_text(json.dumps(data, indent=2) + "\n")
+    click.echo(paths["markdown"].read_text())
+    click.echo("report: " + ", ".join(str(p) for p in paths.values()))
+    if not runs or not all(r["passed"] for r in runs):
+        raise SystemExit(1)
