@@ -18,7 +18,7 @@ from pathlib import Path
 import yaml
 from lxml import etree
 
-from pacemail.controller import apply, live, merge
+from pacemail.controller import apply, live, merge, patch
 from pacemail.controller.build import SCHEMA
 from pacemail.controller.cibxml import MARK
 from pacemail.controller.description import parse
@@ -67,7 +67,8 @@ def _clear_once(run) -> None:
         f"<{s}/>".encode() for s in merge.SECTIONS) + b"</configuration></cib>")
     merged = merge.merge(etree.fromstring(current), empty)
     if merged.edits:
-        live.push_patch(live.diff(current, etree.tostring(merged.cib)), run=run)
+        live.push_patch(patch.patchset(etree.fromstring(current), merged.cib, live.cib_header(run=run)),
+                        run=run)
 
 
 def settle(run) -> None:

@@ -1,28 +1,33 @@
 """Applying a description to the live cluster: read, plan, gate, push one versioned patch.
 
-Epoch safety: the patch is ``crm_diff --cib`` of the CIB as read and the
-merged CIB, so it names the version it was computed against (admin_epoch,
-epoch, num_updates); the CIB manager refuses it once the live CIB has moved
-(``live.Conflict``). Then the plan is computed again against the new CIB: if it
-is the same list of changes (only the status moved, or someone changed only
-what pacemail does not own, which the merge keeps), it is pushed against the
-new version (up to ``ATTEMPTS`` pushes) and the outcome says it was re-planned; otherwise nothing is pushed and the
-outcome carries the new plan. A concurrent change is never overwritten.
+Epoch safety: the patch (``patch.py``) names the configuration version the plan
+was computed against (admin_epoch, epoch) and the ``num_updates`` read just
+before the push; the CIB manager refuses it once the live CIB has moved
+(``live.Conflict``). A status update in between (same epoch) only needs a fresh
+header and a new patch of the same plan. When the epoch moved, the plan is
+computed again against the new CIB: if it is the same list of changes (someone
+changed only what pacemail does not own, which the merge keeps), it is pushed
+against the new version (up to ``ATTEMPTS`` plans) and the outcome says it was
+re-planned; otherwise nothing is pushed and the outcome carries the new plan.
+A concurrent configuration change is never overwritten.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pacemail.controller import live
+from lxml import etree
+
+from pacemail.controller import live, merge, patch
 from pacemail.controller.model import Description
 from pacemail.controller.plan import Plan, make_plan
 from pacemail.proc import run as local_run
 
 
-# Status updates (num_updates) also move the version a patch names; the same
-# plan against the moved CIB is pushed again, up to this many times in all.
+# Plans pushed in all when the epoch keeps moving; patches of one plan when only
+# the status (num_updates) moves between the header read and the push.
 ATTEMPTS = 3
+STATUS_ATTEMPTS = 10
 
 
 @dataclass(frozen=True)
@@ -51,11 +56,8 @@ def push(plan: Plan, description: Description, *, allow_restart: bool = False,
         return Outcome(plan, False, refused)
     current = plan
     for _ in range(ATTEMPTS):
-        try:
-            live.push_patch(live.diff(current.live, current.merged), run=run)
+        if push_at_epoch(current.live, current.merged, run=run):
             return Outcome(current, True, replanned=current is not plan)
-        except live.Conflict:
-            pass
         fresh = plan_live(description, run=run)
         moved = f"the live CIB moved from version {_v(plan.base)} to {_v(fresh.base)} after it was read"
         if fresh.changes != plan.changes:
@@ -67,6 +69,22 @@ def push(plan: Plan, description: Description, *, allow_restart: bool = False,
         current = fresh
     return Outcome(current, False, f"the live CIB kept moving ({ATTEMPTS} attempts); nothing was pushed",
                    replanned=True)
+
+
+def push_at_epoch(old: bytes, new: bytes, *, run: live.Runner = local_run) -> bool:
+    """Push the change from CIB ``old`` to CIB ``new`` while the live configuration is still
+    ``old``'s; False when the epoch moved (or the status kept moving)."""
+    before, after = etree.fromstring(old), etree.fromstring(new)
+    for _ in range(STATUS_ATTEMPTS):
+        header = live.cib_header(run=run)
+        if merge.version(header)[:2] != merge.version(before)[:2]:
+            return False
+        try:
+            live.push_patch(patch.patchset(before, after, header), run=run)
+            return True
+        except live.Conflict:
+            continue
+    return False
 
 
 def gate(plan: Plan, allow_restart: bool) -> str | None:

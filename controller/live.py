@@ -1,6 +1,6 @@
 """The one adapter to Pacemaker's command-line tools.
 
-Everything pacemail asks of crm_verify, crm_simulate and cibadmin goes
+Everything pacemail asks of crm_verify, crm_simulate, cibadmin and crm_mon goes
 through here, each tool call in one function, over :func:`pacemail.proc.run`.
 Callers pass and get CIB XML as bytes and plain records; nothing else in the
 controller knows a tool's flags or output format.
@@ -28,7 +28,7 @@ TIMEOUT = 120.0
 # with the signature of pacemail.proc.run (argv, *, timeout, check, input). The
 # default talks to the cluster of this machine; ``cib_file_runner`` points them
 # at a CIB file, and the lab passes one that runs the tool inside a lab node.
-# The offline tools (crm_verify, crm_simulate, crm_diff) read files and run here.
+# The offline tools (crm_verify, crm_simulate) read files and run here.
 Runner = Callable[..., subprocess.CompletedProcess]
 
 
@@ -41,6 +41,17 @@ def cib_file_runner(path: str | Path) -> Runner:
 def get_cib(timeout: float = 30.0, *, run: Runner = run) -> bytes:
     """The running cluster's CIB (raises CommandError when there is no cluster)."""
     return run(["cibadmin", "--query"], timeout=timeout).stdout.encode("utf-8", "surrogateescape")
+
+
+def cib_header(timeout: float = 30.0, *, run: Runner = run) -> dict[str, str]:
+    """The ``<cib>`` element's attributes alone (version, ``dc-uuid``, ``have-quorum``): a cheap read."""
+    done = run(["cibadmin", "--query", "--xpath", "/cib", "--no-children"], timeout=timeout)
+    return dict(etree.fromstring(done.stdout.encode("utf-8", "surrogateescape")).attrib)
+
+
+def local_node_id(timeout: float = 30.0, *, run: Runner = run) -> str:
+    """``crm_node --cluster-id``: this node's id, as the CIB's ``dc-uuid`` names nodes."""
+    return run(["crm_node", "--cluster-id"], timeout=timeout).stdout.strip()
 
 
 @dataclass(frozen=True)
@@ -159,20 +170,6 @@ def _graph_action(element: etree._Element) -> Action:
 def _primitive(resource: str) -> str:
     """``pm-drbd:1`` (a clone instance) -> ``pm-drbd``."""
     return resource.split(":", 1)[0]
-
-
-def diff(original: bytes, new: bytes, timeout: float = TIMEOUT) -> bytes:
-    """``crm_diff --cib``: a versioned patchset from ``original`` to ``new``.
-
-    It carries both CIBs' (admin_epoch, epoch, num_updates); the CIB manager
-    applies it only to a CIB still at the source version.
-    """
-    with _cib_file(original) as a, _cib_file(new) as b:
-        done = run(["crm_diff", "--cib", "--original", str(a), "--new", str(b)],
-                   timeout=timeout, check=False)
-    if done.returncode not in (0, 1):  # 1: the inputs differ
-        raise CommandError(done.args, done.returncode, done.stdout, done.stderr)
-    return done.stdout.encode("utf-8", "surrogateescape")
 
 
 class Conflict(Exception):

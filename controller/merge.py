@@ -53,7 +53,8 @@ class Merged:
     collisions: tuple[str, ...]    # ids the description wants that a non-pacemail element holds
 
 
-def version(cib: etree._Element) -> Version:
+def version(cib: etree._Element | dict[str, str]) -> Version:
+    """The version of a CIB (or of the ``<cib>`` attributes ``live.cib_header`` gives)."""
     return tuple(int(cib.get(a, "0")) for a in VERSION)  # type: ignore[return-value]
 
 

@@ -10,6 +10,7 @@ merged one. It reads no cluster: everything comes from its arguments.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from lxml import etree
@@ -24,6 +25,7 @@ KINDS = {"resources": "resources", "constraints": "constraints", "fencing-topolo
          "crm_config": "options", "rsc_defaults": "options", "op_defaults": "options"}
 KIND_ORDER = ("resources", "constraints", "fencing", "options")
 DISRUPTIVE = ("stop", "restart", "move", "demote")
+EFFECTS = ("stop", "start", "demote", "promote")   # the transition actions an impact is made of
 MERGED = Location("merged CIB")
 
 
@@ -83,11 +85,13 @@ def make_plan(description: Description, live_cib: bytes, *, check: bool = True) 
     problems += _shadowed_options(merged.cib) + _unknown_nodes(description, current)
     impact: tuple[Impact, ...] = ()
     if changes and check:
-        verification = live.verify(merged_xml)
+        with ThreadPoolExecutor(max_workers=1) as pool:   # crm_simulate beside crm_verify
+            simulated = pool.submit(live.simulate, merged_xml)
+            verification = live.verify(merged_xml)
         problems += [Problem(Severity.ERROR, MERGED, e) for e in verification.errors]
         problems += [Problem(Severity.WARNING, MERGED, w) for w in verification.warnings]
         if verification.ok:
-            impact = _impact(live.simulate(live_cib), live.simulate(merged_xml))
+            impact = _impact(live_cib, simulated.result())
     return Plan(merge.version(current), live_cib, merged_xml, changes, impact, tuple(problems))
 
 
@@ -168,13 +172,17 @@ def _unknown_nodes(description: Description, cib: etree._Element) -> list[Proble
 
 # -- impact ---------------------------------------------------------------------
 
-def _impact(now: live.Simulation, then: live.Simulation) -> tuple[Impact, ...]:
-    """Actions the merged CIB causes that the live one would not, per resource."""
-    extra = [a for a in then.actions if a not in set(now.actions)]
+def _impact(live_cib: bytes, then: live.Simulation) -> tuple[Impact, ...]:
+    """Actions the merged CIB causes that the live one would not, per resource; the live CIB
+    is simulated only when the merged one starts, stops, promotes or demotes anything."""
+    if not any(a.op in EFFECTS for a in then.actions):
+        return ()
+    now = set(live.simulate(live_cib).actions)
+    extra = [a for a in then.actions if a not in now]
     out = []
     for resource in dict.fromkeys(a.resource for a in extra if a.resource):
         ops = {op: tuple(sorted({a.node for a in extra if a.resource == resource and a.op == op}))
-               for op in ("stop", "start", "demote", "promote")}
+               for op in EFFECTS}
         if ops["stop"]:
             effect = ("stop" if not ops["start"] else
                       "restart" if set(ops["start"]) == set(ops["stop"]) else "move")

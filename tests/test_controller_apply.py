@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from pacemail.controller import apply, live, merge
+from pacemail.controller import apply, live, merge, patch
 from pacemail.controller.build import SCHEMA
 from pacemail.controller.description import parse
 from pacemail.lab import cluster
@@ -48,7 +48,8 @@ def node(lab):
         f"<{s}/>".encode() for s in merge.SECTIONS) + b"</configuration></cib>")
     merged = merge.merge(etree.fromstring(current), empty)
     if merged.edits:
-        live.push_patch(live.diff(current, etree.tostring(merged.cib)), run=run)
+        live.push_patch(patch.patchset(etree.fromstring(current), merged.cib, live.cib_header(run=run)),
+                        run=run)
     cluster.wait_for_quorum(lab.name, ["node1", "node2", "node3"], 60)
 
 
