@@ -154,7 +154,8 @@ def _figures(target, scenario, result, workload_events, samples, mailbox, fault_
         detected = events.detected_at(survivors if scenario.fence else lab.nodes,
                                       scenario.detect, fault_at)
         out["detect_s"] = round(detected - fault_at, 2) if detected else None
-        fenced = _fenced(lab, fault_at, scenario.fence)
+        fenced = {target: events.detected_at(survivors, events.fence_done(target), fault_at) or t
+                  for target, t in _fenced(lab, fault_at, scenario.fence).items()}
         out["fenced"] = sorted(fenced)
         if fenced:
             out["fence_s"] = round(min(fenced.values()) - fault_at, 2)

@@ -25,6 +25,11 @@ MONITOR_FAILED = r"Result of monitor operation for \S+ on \S+: not running"
 PLANNED_STOP = r"Initiating stop operation"
 
 
+def fence_done(target: str) -> str:
+    """The fencer's line for a completed fencing of ``target`` (milliseconds, unlike the history)."""
+    return rf"Operation '\w+' targeting {re.escape(target)} by \S+ for \S+: OK"
+
+
 def log_time(line: str, year: int) -> float | None:
     match = _STAMP.match(line)
     if not match:

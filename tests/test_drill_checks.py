@@ -103,3 +103,21 @@ def test_summary_of_runs_skips_unmeasured_figures():
     assert s["downtime_smtp"] == {"n": 2, "median": 3.0, "p95": 4.0, "max": 4.0}
     assert s["downtime_imap"]["n"] == 1 and s["fence_s"]["max"] == 3.0
     assert (s["runs"], s["passed"], s["lost"]) == (2, 1, 1)
+
+
+def test_detection_and_fencing_times_from_pacemaker_log_lines():
+    from datetime import datetime
+
+    from pacemail.drills import events
+
+    lines = [
+        "Nov 22 04:24:40.000 node1 pacemaker-controld  [35] (x) notice: Node node3 state is now lost",
+        "Nov 22 04:24:51.259 node1 pacemaker-fenced    [31] (update_peer_state_iter) \tnotice: "
+        "Node node2 state is now lost | nodeid=2",
+        "Nov 22 04:24:51.751 node1 pacemaker-fenced    [31] (finalize_op) \tnotice: Operation "
+        "'reboot' targeting node2 by node1 for pacemaker-controld.35@node3: OK (complete)",
+    ]
+    fault = datetime(2026, 11, 22, 4, 24, 48).timestamp()
+    assert events.first_match(lines, events.MEMBERSHIP_LOST, fault) == fault + 3.259
+    assert round(events.first_match(lines, events.fence_done("node2"), fault) - fault, 3) == 3.751
+    assert events.first_match(lines, events.fence_done("node1"), fault) is None
