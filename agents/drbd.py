@@ -161,10 +161,14 @@ def read_state(ctx, fresh: bool = False):
     if version is None:
         ctx.log.debug("no DRBD kernel module: not running")
         return None, None
+    shown = status.show_version(version)
     if version[0] >= 9:
+        ctx.log.debug(f"DRBD {shown}: reading drbdsetup status --json")
         return _state_9(ctx), version
     if proc_text:
+        ctx.log.debug(f"DRBD {shown}: reading {PROC}")
         return status.from_proc(proc_text, _minors(ctx, fresh)), version
+    ctx.log.debug(f"DRBD {shown} without {PROC}: reading drbdadm cstate/role/dstate")
     return _state_84_drbdadm(ctx), version
 
 

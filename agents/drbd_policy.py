@@ -8,13 +8,14 @@ deleted):
 this node                                                      score
 =============================================================  ===================
 not running, or DRBD 9 without quorum                          none
-disk in a transitional state (Attaching, Negotiating, ...)     unchanged (KEEP)
+a volume Failed, Outdated or DUnknown                          none
+a volume in a transitional state (Attaching, Negotiating...)   unchanged (KEEP)
 all volumes UpToDate, Primary                                  4th (10000)
 all volumes UpToDate, Secondary, every peer connected          4th (10000)
 all volumes UpToDate, Secondary, a peer's disk unknown         3rd (1000)
 volumes UpToDate or Consistent (e.g. after a cluster crash)    1st (0: none)
 Inconsistent/diskless client, a connected peer all UpToDate    2nd (0: none)
-Outdated, Inconsistent, Diskless, Failed otherwise             none
+Inconsistent, Diskless otherwise                               none
 =============================================================  ===================
 
 LINBIT's default for the 2nd value is 10: a SyncTarget may be promoted, reading
@@ -38,6 +39,7 @@ KEEP = "keep"  # score_for: leave the current score as it is
 DEFAULT_SCORES = "0 0 1000 10000"
 TRANSITIONAL = frozenset({"Attaching", "Detaching", "Negotiating"})
 GOOD = frozenset({"UpToDate", "Consistent"})
+UNUSABLE = frozenset({"Failed", "Outdated", "DUnknown"})
 
 
 def parse_scores(text: str) -> tuple[int, int, int, int]:
@@ -62,6 +64,8 @@ def score_for(state, scores) -> int | None | str:
         if state.primary or all(p.connected and "DUnknown" not in p.disks for p in state.peers):
             return _positive(best)
         return _positive(local_ok)
+    if disks & UNUSABLE:
+        return None
     if disks & TRANSITIONAL:
         return KEEP
     if disks <= GOOD:
