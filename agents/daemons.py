@@ -7,13 +7,14 @@ with its working directory under the instance's own directory (postfix:
 the queue directory; dovecot: base_dir), and its members: the master's
 children, and processes of the same program directory working under that
 directory (orphans a killed master left). The monitor path reads /proc
-only; :func:`members` imports psutil, for stop (ending them is
-:func:`pacemail.agents.holders.signal_and_wait`).
+only; :func:`members` and :func:`stop` import psutil.
 """
 
 from __future__ import annotations
 
 import os
+
+KILL_WAIT_S = 2.0  # after SIGKILL only the kernel is left to wait for
 
 
 def read_pid(path: str) -> int | None:
@@ -71,3 +72,37 @@ def members(master: int | None, top: str, bindir: str) -> list:
             found.append(p)
     return found
 
+
+
+def stop(ctx, what: str, commands, find, grace: float) -> None:
+    """Stop an instance in bounded steps: each argv of ``commands`` in turn while its master
+    runs, waiting up to ``grace`` after each, then SIGKILL to what is left.
+
+    ``find()`` returns (master pid or None, member processes). Each wait is
+    capped at a third of the time left, so the escalation fits the stop
+    timeout. OCFError(1) if anything survives SIGKILL.
+    """
+    import signal
+    import psutil
+    from pacemail.agents.holders import describe, signal_and_wait
+    from pacemail.agents.ocf import OCF_ERR_GENERIC, OCFError
+    from pacemail.proc import CommandError
+    for argv in commands:
+        master, procs = find()
+        if not procs:
+            return
+        if master is None:
+            break  # no master to ask: its orphans get SIGKILL
+        ctx.log.info(f"{what}: {os.path.basename(argv[0])} {argv[-1]} ({describe(procs)})")
+        try:
+            ctx.run(argv, timeout=max(1.0, ctx.remaining() / 3), check=False)
+        except CommandError as exc:
+            ctx.log.warning(f"{what}: {exc}")
+        psutil.wait_procs(procs, timeout=min(grace, ctx.remaining() / 3))
+    procs = find()[1]
+    if procs:
+        ctx.log.warning(f"sending SIGKILL to what is left of {what}: {describe(procs)}")
+        signal_and_wait(procs, signal.SIGKILL, min(KILL_WAIT_S, ctx.remaining()))
+    left = find()[1]
+    if left:
+        raise OCFError(OCF_ERR_GENERIC, f"{what} still runs after SIGKILL: {describe(left)}")

@@ -2,15 +2,13 @@
 
 A value written literally in main.cf is read from the file itself. One that
 is missing (the compiled-in default) or refers to other parameters ($name)
-comes from ``postconf -c DIR -h NAME``, once: the answer is cached in /run
-keyed by the instance and main.cf's mtime and size, so an edited main.cf is read afresh.
+comes from ``postconf -c DIR -h NAME``, once per version of main.cf
+(:mod:`pacemail.agents.confcache`).
 """
 
 from __future__ import annotations
 
 import os
-
-CACHE_DIR = "/run/pacemail"
 
 
 def parse(text: str) -> dict[str, str]:
@@ -31,16 +29,6 @@ def parse(text: str) -> dict[str, str]:
     return values
 
 
-def _stamp(main_cf: str, config_dir: str) -> str:
-    st = os.stat(main_cf)
-    return f"{st.st_mtime_ns} {st.st_size} {config_dir}"
-
-
-def _cache_file(config_dir: str, name: str) -> str:
-    import zlib
-    return f"{CACHE_DIR}/postconf-{zlib.crc32(config_dir.encode('utf-8', 'surrogateescape')):08x}-{name}"
-
-
 def value(config_dir: str, name: str, postconf) -> str:
     """The effective value of ``name`` for the instance in ``config_dir``.
 
@@ -52,18 +40,6 @@ def value(config_dir: str, name: str, postconf) -> str:
         literal = parse(f.read()).get(name)
     if literal is not None and "$" not in literal:
         return literal
-    stamp, cache = _stamp(main_cf, config_dir), _cache_file(config_dir, name)
-    try:
-        with open(cache, encoding="utf-8", errors="surrogateescape") as f:
-            seen, _, cached = f.read().partition("\n")
-        if seen == stamp:
-            return cached
-    except OSError:
-        pass
-    answer = postconf(["postconf", "-c", config_dir, "-h", name]).strip()
-    os.makedirs(CACHE_DIR, exist_ok=True)
-    scratch = f"{cache}.{os.getpid()}"
-    with open(scratch, "w", encoding="utf-8", errors="surrogateescape") as f:
-        f.write(f"{stamp}\n{answer}")
-    os.replace(scratch, cache)
-    return answer
+    from pacemail.agents.confcache import cached
+    return cached(main_cf, f"postconf-{name}",
+                  lambda: postconf(["postconf", "-c", config_dir, "-h", name]).strip())

@@ -31,7 +31,6 @@ from pacemail.agents.ocf import (
 DEFAULT_CONFIG_DIR = "/etc/postfix"
 DEFAULT_DAEMON_DIR = "/usr/lib/postfix/sbin"
 POLL_S = 0.2
-KILL_WAIT_S = 2.0
 
 AGENT = Agent(
     name="postfix",
@@ -104,10 +103,13 @@ def master_pid(queue: str) -> int | None:
     return pid if daemons.is_master(pid, "master", queue) else None
 
 
-def postfix(ctx, command: str, timeout=None, check=True):
+def postfix_argv(ctx) -> list[str]:
     p = ctx.params
-    argv = [p["binary"], "-c", config_dir(ctx), *(p["parameters"] or "").split(), command]
-    return ctx.run(argv, timeout=timeout, check=check)
+    return [p["binary"], "-c", config_dir(ctx), *(p["parameters"] or "").split()]
+
+
+def postfix(ctx, command: str):
+    return ctx.run(postfix_argv(ctx) + [command])
 
 
 def smtp_probe(ctx) -> None:
@@ -257,37 +259,17 @@ def _daemon_dir(ctx) -> str:
 
 @AGENT.action("stop", timeout=30)
 def stop(ctx) -> int:
-    import signal
-    import psutil
-    from pacemail.agents.holders import describe, signal_and_wait
-    from pacemail.proc import CommandError
     try:
         queue = queue_dir(ctx)
     except OSError as exc:
         ctx.log.info(f"{config_dir(ctx)}/main.cf: {exc.strerror or exc}: nothing of it runs here")
         return OCF_SUCCESS
     bindir = _daemon_dir(ctx)
-    grace = float(ctx.params["stop_grace"])
-    for step in ("stop", "abort"):
+
+    def find():
         pid = master_pid(queue)
-        procs = daemons.members(pid, queue, bindir)
-        if not procs:
-            return OCF_SUCCESS
-        if pid is None:
-            break  # no master to ask: its orphans get SIGKILL
-        ctx.log.info(f"postfix {step} ({describe(procs)})")
-        try:
-            postfix(ctx, step, timeout=max(1.0, ctx.remaining() / 3), check=False)
-        except CommandError as exc:
-            ctx.log.warning(f"postfix {step}: {exc}")
-        psutil.wait_procs(procs, timeout=min(grace, ctx.remaining() / 3))
-    procs = daemons.members(master_pid(queue), queue, bindir)
-    if procs:
-        ctx.log.warning(f"sending SIGKILL to what is left of postfix {config_dir(ctx)}: "
-                        f"{describe(procs)}")
-        signal_and_wait(procs, signal.SIGKILL, min(KILL_WAIT_S, ctx.remaining()))
-    left = daemons.members(master_pid(queue), queue, bindir)
-    if left:
-        raise OCFError(OCF_ERR_GENERIC, f"postfix {config_dir(ctx)} still runs after SIGKILL: "
-                       f"{describe(left)}")
+        return pid, daemons.members(pid, queue, bindir)
+    base = postfix_argv(ctx)
+    daemons.stop(ctx, f"postfix {config_dir(ctx)}", [base + ["stop"], base + ["abort"]], find,
+                 float(ctx.params["stop_grace"]))
     return OCF_SUCCESS

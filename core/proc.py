@@ -37,17 +37,21 @@ class CommandError(Exception):
 
 def run(argv: Sequence[str], *, timeout: float, input: str | None = None,
         check: bool = True, env: Mapping[str, str] | None = None,
-        cwd: str | None = None) -> subprocess.CompletedProcess:
+        cwd: str | None = None, capture: bool = True) -> subprocess.CompletedProcess:
     """Run ``argv`` and return the completed process (text, undecodable bytes escaped).
 
     Raises :class:`CommandError` when the command cannot start, exceeds
-    ``timeout`` seconds, or (with ``check``) exits non-zero.
+    ``timeout`` seconds, or (with ``check``) exits non-zero. ``capture=False``
+    sends its output to /dev/null instead: for a command that leaves a daemon
+    holding its stdout/stderr, whose end would never come.
     """
     if timeout <= 0:
         raise CommandError(argv, None, timeout=0.0)
     try:
         done = subprocess.run(
-            list(argv), input=input, capture_output=True, text=True,
+            list(argv), input=input, text=True,
+            stdout=subprocess.PIPE if capture else subprocess.DEVNULL,
+            stderr=subprocess.PIPE if capture else subprocess.DEVNULL,
             errors="surrogateescape", timeout=timeout, env=env, cwd=cwd,
             stdin=None if input is not None else subprocess.DEVNULL,
         )

@@ -355,6 +355,7 @@ def test_under_pacemaker_a_killed_master_is_recovered(lab, instances):
         where = cluster.wait_for(lambda: cluster.crm_view(lab.name, "node1").resources.get(rsc),
                                  60, f"{rsc} started")
         node = where[0]
+        node_run(lab.name, "node1", ["crm_resource", "--wait", "--timeout=60"], timeout=70)
         first = cluster.wait_for(lambda: running_master(lab, node), 30, "the mx master running")
         node_run(lab.name, node, ["kill", "-9", str(first)], timeout=5)
 
