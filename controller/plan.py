@@ -86,7 +86,7 @@ def make_plan(description: Description, live_cib: bytes, *, check: bool = True) 
     impact: tuple[Impact, ...] = ()
     if changes and check:
         with ThreadPoolExecutor(max_workers=1) as pool:   # crm_simulate beside crm_verify
-            simulated = pool.submit(live.simulate, merged_xml)
+            simulated = pool.submit(live.transition, merged_xml)
             verification = live.verify(merged_xml)
         problems += [Problem(Severity.ERROR, MERGED, e) for e in verification.errors]
         problems += [Problem(Severity.WARNING, MERGED, w) for w in verification.warnings]
@@ -172,13 +172,13 @@ def _unknown_nodes(description: Description, cib: etree._Element) -> list[Proble
 
 # -- impact ---------------------------------------------------------------------
 
-def _impact(live_cib: bytes, then: live.Simulation) -> tuple[Impact, ...]:
-    """Actions the merged CIB causes that the live one would not, per resource; the live CIB
-    is simulated only when the merged one starts, stops, promotes or demotes anything."""
-    if not any(a.op in EFFECTS for a in then.actions):
+def _impact(live_cib: bytes, then: tuple[live.Action, ...]) -> tuple[Impact, ...]:
+    """Actions the merged CIB causes that the live one would not, per resource; the live CIB's
+    transition is computed only when the merged one starts, stops, promotes or demotes anything."""
+    if not any(a.op in EFFECTS for a in then):
         return ()
-    now = set(live.simulate(live_cib).actions)
-    extra = [a for a in then.actions if a not in now]
+    now = set(live.transition(live_cib))
+    extra = [a for a in then if a not in now]
     out = []
     for resource in dict.fromkeys(a.resource for a in extra if a.resource):
         ops = {op: tuple(sorted({a.node for a in extra if a.resource == resource and a.op == op}))
