@@ -10,7 +10,8 @@ a temporary OCF root. Runs of the two sides alternate, and the table shows
 the median of each metric and the ratio ours/theirs. Pacemail's process
 runner (pacemail.proc.run) cannot give a child's rusage, hence os.posix_spawn.
 
-A pair is one line in PAIRS: a name, our argv and environment, theirs, the
+A pair is one line in PAIRS: a name, our argv and environment, theirs (None
+when no shell agent can run the same job here: ours is timed alone), the
 actions to run once on both sides before timing (setup) and after it
 (teardown), and optionally a fixture from bench/fixtures.py that creates
 what the agents manage (an interface, loop devices) around the pair.
@@ -29,6 +30,7 @@ import time
 
 from pacemail.agents.install import install, provider_dir
 
+from drbd_fixture import drbd_lab_node
 from fixtures import local_nic, loop_filesystems, mail_daemons
 
 HB = "/usr/lib/ocf/resource.d/heartbeat"
@@ -96,6 +98,11 @@ PAIRS = [
                                      "OCF_RESKEY_config_file": "{dc_theirs}/dovecot.conf",
                                      "OCF_RESKEY_pid_file": "{dc_theirs}/run/master.pid"}),
      (), (), mail_daemons),
+    # One-sided: LINBIT's monitor cannot run against the lab's DRBD double (bench/README.md).
+    ("drbd monitor",
+     (["/usr/bin/nsenter", "--target", "{node1_pid}", "--all", "--", "{drbd_agent}", "monitor"],
+      {**RECURRING, "PATH": "{lab_path}", "OCF_RESKEY_drbd_resource": "mail"}),
+     None, ("start",), ("stop",), drbd_lab_node),
 ]
 
 
@@ -142,7 +149,9 @@ def measure(pair, runs: int, places) -> dict[str, list[tuple[float, float, int]]
     if fixture:
         with fixture[0](places) as extra:
             return measure((name, ours, theirs, setup, teardown), runs, {**places, **extra})
-    sides = {"pacemail": expand(ours, places), "resource-agents": expand(theirs, places)}
+    sides = {"pacemail": expand(ours, places)}
+    if theirs is not None:
+        sides["resource-agents"] = expand(theirs, places)
     for action in setup:
         for side in sides.values():
             spawn(*with_action(side, action))
@@ -171,6 +180,9 @@ def table(results) -> str:
         for label, (wall, cpu, rss) in medians.items():
             rows.append((name, label, f"{wall * 1000:.1f}", f"{cpu * 1000:.1f}", f"{rss / 1024:.1f}"))
             name = ""
+        if "resource-agents" not in medians:
+            rows.append(("", "resource-agents: none", "-", "-", "-"))
+            continue
         ours, theirs = medians["pacemail"], medians["resource-agents"]
         rows.append(("", "ratio ours/theirs", *(f"{a / b:.2f}x" if b else "-" for a, b in zip(ours, theirs))))
     widths = [max(len(r[i]) for r in rows) for i in range(5)]
