@@ -1,0 +1,259 @@
+"""The controller daemon's cycle as plain functions: what a node read -> actions, state, metrics.
+
+Each cycle (the loop is ``serve.py``) reads the ``<cib>`` header (version,
+``dc-uuid``, ``have-quorum``), this node's id and crm_mon's status; on the DC
+also the whole CIB, but only when :func:`needs_cib` says so (the configuration
+epoch moved since the last check, or a DRBD fence constraint is there).
+:func:`decide` turns a :class:`Reading` into actions and the next
+:class:`State`; :func:`record` adds the actions' results; :func:`metrics`
+renders the state in Prometheus' text format.
+
+Rules: only the DC acts (every node reports health); nothing is pushed
+without quorum (crm_mon's ``with_quorum`` and the CIB's ``have-quorum`` both);
+drift, pacemail's elements differing from the description, is logged and, with
+``repair``, undone by the normal apply (gate, epoch-safe patch, restarts only
+with ``allow_restart``). A repair refused or failed at one epoch is tried
+again when the epoch moves (or after a failed cycle).
+
+A stale DRBD fence (drbd-utils issue #11: the unfence handler failed and left
+``drbd-fence-by-handler-<res>-<clone>``) is cleared when every node it keeps
+from promotion is online and reports a promotion score of at least
+``UP_TO_DATE_SCORE`` for the clone's primitive: the ``master-<primitive>``
+transient attribute the DRBD agent sets from its monitor (``crm_attribute
+--promotion``). Both ocf:pacemail:drbd (default ``adjust_master_score`` "0 0
+1000 10000") and ocf:linbit:drbd give 1000 and up only to an UpToDate disk
+(10000 with every peer known, 1000 with a peer unknown; Consistent gets a
+lower score or none, Outdated and Inconsistent none). The deletion is an epoch-guarded patch of the CIB judged, so a
+handler fencing again in between wins.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from lxml import etree
+
+from pacemail.controller import cibxml, merge, stack
+from pacemail.controller.model import Description
+from pacemail.controller.plan import make_plan
+from pacemail.controller.status import Status
+from pacemail.fencing import constraint as fence
+
+UP_TO_DATE_SCORE = 1000
+STACK_PROMOTED = cibxml.owned_id(stack.DRBD)    # the mail stack is where DRBD is Promoted,
+STACK_STARTED = cibxml.owned_id(stack.MOUNT)    # or, without DRBD, where the mount runs
+
+
+@dataclass(frozen=True)
+class Config:
+    description: Description
+    repair: bool = False
+    allow_restart: bool = False
+    up_to_date_score: int = UP_TO_DATE_SCORE
+
+
+@dataclass(frozen=True)
+class Reading:
+    header: dict[str, str]       # the <cib> element's attributes
+    node_id: str                 # this node's id, as dc-uuid names it
+    status: Status               # crm_mon
+    cib: bytes | None = None     # the whole CIB, when needs_cib() asked for it
+
+
+@dataclass(frozen=True)
+class Repair:
+    drift: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ClearFence:
+    id: str
+    cib: bytes                   # the CIB it was judged stale on
+    reason: str
+
+
+Action = Repair | ClearFence
+
+
+@dataclass(frozen=True)
+class Result:
+    action: Action
+    ok: bool
+    detail: str
+
+
+@dataclass(frozen=True)
+class State:
+    cycles: int = 0
+    cycle_errors: int = 0
+    last_cycle_ok: bool = False
+    is_dc: bool = False
+    quorate: bool = False
+    checked: tuple[int, int] | None = None   # (admin_epoch, epoch) drift was last checked at
+    drift: tuple[str, ...] = ()              # ids of pacemail elements that differ
+    fences: tuple[str, ...] = ()             # DRBD fence constraints in the configuration
+    failed_actions: int = 0
+    stack_node: str | None = None            # where the mail stack was last seen active
+    failovers: int = 0
+    applies: int = 0
+    last_apply_time: float | None = None
+    last_apply_ok: bool | None = None
+    fences_cleared: int = 0
+
+
+def is_dc(reading: Reading) -> bool:
+    return reading.header.get("dc-uuid") == reading.node_id
+
+
+def needs_cib(state: State, header: dict[str, str], node_id: str) -> bool:
+    """Must this cycle read the whole CIB? On the DC, when the epoch moved or a fence is there."""
+    if header.get("dc-uuid") != node_id:
+        return False
+    return bool(state.fences) or merge.version(header)[:2] != state.checked
+
+
+def decide(state: State, reading: Reading, config: Config) -> tuple[tuple[Action, ...], State, tuple[str, ...]]:
+    """The actions for this cycle, the state after it (before the actions ran) and log lines."""
+    status = reading.status
+    dc = is_dc(reading)
+    quorate = status.quorate and reading.header.get("have-quorum") in ("1", "true")
+    where = stack_node(status)
+    moved = where is not None and state.stack_node not in (None, where)
+    log = [f"failover: the mail stack moved from {state.stack_node} to {where}"] if moved else []
+    if dc != state.is_dc:
+        log.append("this node is the DC: acting" if dc else "this node is not the DC: reporting only")
+    new = replace(state, cycles=state.cycles + 1, last_cycle_ok=True, is_dc=dc, quorate=quorate,
+                  failed_actions=len(status.failures), stack_node=where or state.stack_node,
+                  failovers=state.failovers + moved)
+    if not dc:
+        return (), replace(new, checked=None, drift=(), fences=()), tuple(log)
+    if reading.cib is None:
+        return (), new, tuple(log)
+    cib = etree.fromstring(reading.cib)
+    plan = make_plan(config.description, reading.cib, check=False)
+    drift = tuple(c.id for c in plan.changes)
+    if drift != state.drift:
+        log += [f"drift: {c.action} {c.id} ({_fields(c)})" for c in plan.changes] or ["drift: none"]
+    stale = stale_fences(cib, config.up_to_date_score)
+    new = replace(new, checked=merge.version(cib)[:2], drift=drift, fences=fence_ids(cib))
+    actions: list[Action] = []
+    if drift and config.repair:
+        actions.append(Repair(drift))
+    actions += [ClearFence(i, reading.cib, why) for i, why in stale]
+    if actions and not quorate:
+        log.append(f"no quorum: not acting ({', '.join(type(a).__name__ for a in actions)})")
+        return (), replace(new, checked=None), tuple(log)
+    return tuple(actions), new, tuple(log)
+
+
+def record(state: State, results: tuple[Result, ...], now: float) -> tuple[State, tuple[str, ...]]:
+    """The state after the actions ran; a failed one makes the next cycle look again."""
+    log = []
+    for r in results:
+        log.append(f"{'done' if r.ok else 'FAILED'}: {_describe(r.action)}: {r.detail}")
+        if isinstance(r.action, Repair):
+            state = replace(state, applies=state.applies + 1, last_apply_time=now, last_apply_ok=r.ok)
+        elif r.ok:
+            state = replace(state, fences_cleared=state.fences_cleared + 1)
+        if not r.ok:
+            state = replace(state, checked=None)
+    return state, tuple(log)
+
+
+def failed(state: State) -> State:
+    """After a cycle that could not read the cluster."""
+    return replace(state, cycles=state.cycles + 1, cycle_errors=state.cycle_errors + 1,
+                   last_cycle_ok=False, checked=None)
+
+
+def stack_node(status: Status) -> str | None:
+    """The node the mail stack is active on (DRBD Promoted there, else the mount started)."""
+    for r in status.resources:
+        if r.id == STACK_PROMOTED:
+            promoted = [n for n, role in r.placement if role in fence.PROMOTED_ROLES]
+            if promoted:
+                return promoted[0]
+    return next((r.placement[0][0] for r in status.resources
+                 if r.id == STACK_STARTED and r.placement), None)
+
+
+# -- DRBD fence constraints ---------------------------------------------------------
+
+def fence_ids(cib: etree._Element) -> tuple[str, ...]:
+    return tuple(e.get("id") for e in cib.iterfind("configuration/constraints/rsc_location")
+                 if e.get("id", "").startswith(fence.ID_PREFIX + "-"))
+
+
+def stale_fences(cib: etree._Element, min_score: int) -> list[tuple[str, str]]:
+    """(id, why) of each fence constraint whose excluded nodes are all back UpToDate."""
+    out = []
+    nodes = [n.get("uname") for n in cib.iterfind("configuration/nodes/node")]
+    for cid in fence_ids(cib):
+        element = cib.find(f"configuration/constraints/rsc_location[@id='{cid}']")
+        clone = element.get("rsc", "")
+        resource = cid[len(fence.ID_PREFIX) + 1:-(len(clone) + 1)] if cid.endswith("-" + clone) else ""
+        parsed = fence.parse(resource, etree.tostring(element, encoding="unicode"))
+        primitive = cib.find(f"configuration/resources/clone[@id='{clone}']/primitive")
+        if parsed is None or primitive is None:
+            continue
+        excluded = [n for n in nodes if parsed.rejects(n)]
+        scores = {n: promotion_score(cib, n, primitive.get("id")) for n in excluded}
+        if excluded and all(s is not None and s >= min_score for s in scores.values()):
+            out.append((cid, "promotion score of " + ", ".join(f"{n} {s}" for n, s in scores.items())
+                        + f" (>= {min_score}: UpToDate)"))
+    return out
+
+
+def promotion_score(cib: etree._Element, node: str, primitive: str) -> int | None:
+    """``master-<primitive>`` of an online node, None when it is offline or has none."""
+    state = cib.find(f"status/node_state[@uname='{node}']")
+    if state is None or state.get("crmd") != "online" or state.get("in_ccm") != "true":
+        return None
+    value = next((p.get("value") for p in state.iterfind("transient_attributes/instance_attributes/nvpair")
+                  if p.get("name") == f"master-{primitive}"), None)
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+# -- metrics ----------------------------------------------------------------------
+
+def metrics(state: State) -> str:
+    """Prometheus text exposition format 0.0.4."""
+    rows = [
+        ("cycles_total", "counter", "Cycles run.", state.cycles),
+        ("cycle_errors_total", "counter", "Cycles that could not read the cluster.", state.cycle_errors),
+        ("last_cycle_success", "gauge", "1 when the last cycle read the cluster.", int(state.last_cycle_ok)),
+        ("is_dc", "gauge", "1 when this node is the DC (the one that acts).", int(state.is_dc)),
+        ("quorate", "gauge", "1 when the cluster has quorum.", int(state.quorate)),
+        ("drift", "gauge", "1 when pacemail's CIB elements differ from the description (DC).",
+         int(bool(state.drift))),
+        ("drift_elements", "gauge", "Number of pacemail elements that differ (DC).", len(state.drift)),
+        ("failovers_total", "counter", "Moves of the mail stack to another node seen.", state.failovers),
+        ("failed_actions", "gauge", "Failed resource actions crm_mon shows.", state.failed_actions),
+        ("applies_total", "counter", "Repairs (applies) run.", state.applies),
+        ("last_apply_timestamp_seconds", "gauge", "When the last repair ran (0: never).",
+         state.last_apply_time or 0),
+        ("last_apply_success", "gauge", "1 when the last repair pushed its change.",
+         int(bool(state.last_apply_ok))),
+        ("fence_constraints", "gauge", "DRBD fence constraints in the CIB (DC).", len(state.fences)),
+        ("fence_constraints_cleared_total", "counter", "Stale DRBD fence constraints removed.",
+         state.fences_cleared),
+    ]
+    out = []
+    for name, kind, text, value in rows:
+        full = f"pacemail_controller_{name}"
+        out += [f"# HELP {full} {text}", f"# TYPE {full} {kind}", f"{full} {value}"]
+    return "\n".join(out) + "\n"
+
+
+def _fields(change) -> str:
+    shown = [f"{k}: {old!r} -> {new!r}" for k, old, new in change.fields[:3]]
+    return "; ".join(shown) + ("; ..." if len(change.fields) > 3 else "") or change.what
+
+
+def _describe(action: Action) -> str:
+    if isinstance(action, Repair):
+        return f"repair of {len(action.drift)} element(s)"
+    return f"clear {action.id} ({action.reason})"
