@@ -342,12 +342,12 @@ def log(message: str) -> None:
     sys.stderr.flush()
 
 
-def alive(pidfile: str) -> int | None:
+def alive(datadir: str) -> int | None:
+    """The pid in DATADIR/proxysql.pid if that process runs in DATADIR (a double of this instance)."""
     try:
-        with open(pidfile) as f:
+        with open(os.path.join(datadir, "proxysql.pid")) as f:
             pid = int(f.read().split()[0])
-        os.kill(pid, 0)
-        return pid
+        return pid if os.readlink(f"/proc/{pid}/cwd") == datadir else None
     except (OSError, ValueError, IndexError):
         return None
 
@@ -381,7 +381,7 @@ def main(argv: list[str]) -> int:
     with open(args.config, encoding="utf-8") as f:
         config = parse_config(f.read())
     datadir = os.path.realpath(args.datadir or config.get("datadir", "/var/lib/proxysql"))
-    running = alive(os.path.join(datadir, "proxysql.pid"))
+    running = alive(datadir)
     if running:
         sys.stderr.write(f"proxysql: already running on PID file with pid {running}\n")
         return 1
