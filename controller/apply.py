@@ -39,7 +39,21 @@ class Outcome:
 
 
 def plan_live(description: Description, *, run: live.Runner = local_run) -> Plan:
-    """The plan against the CIB the cluster (reached through ``run``) has now."""
+    """The plan against the CIB the cluster (reached through ``run``) has now.
+
+    Whether there is anything to do needs only the configuration, read after the
+    header (so a configuration newer than the header's epoch can only make a
+    later push refuse, never let a stale one through); the whole CIB, status
+    included for the impact, is read only when there is.
+    """
+    header = live.cib_header(run=run)
+    configuration = etree.fromstring(live.get_configuration(run=run))
+    cib = etree.Element("cib", header)
+    cib.append(configuration)
+    etree.SubElement(cib, "status")
+    quick = make_plan(description, etree.tostring(cib), check=False)
+    if quick.ok and not quick.changes:
+        return quick
     return make_plan(description, live.get_cib(run=run))
 
 

@@ -49,6 +49,12 @@ def cib_header(timeout: float = 30.0, *, run: Runner = run) -> dict[str, str]:
     return dict(etree.fromstring(done.stdout.encode("utf-8", "surrogateescape")).attrib)
 
 
+def get_configuration(timeout: float = 30.0, *, run: Runner = run) -> bytes:
+    """``cibadmin --query --scope configuration``: the CIB without its status (much smaller)."""
+    return run(["cibadmin", "--query", "--scope", "configuration"],
+               timeout=timeout).stdout.encode("utf-8", "surrogateescape")
+
+
 def local_node_id(timeout: float = 30.0, *, run: Runner = run) -> str:
     """``crm_node --cluster-id``: this node's id, as the CIB's ``dc-uuid`` names nodes."""
     return run(["crm_node", "--cluster-id"], timeout=timeout).stdout.strip()
