@@ -108,9 +108,9 @@ def run(target: Target, scenario: Scenario, say=lambda m: None) -> dict:
         fault_at = time.time()
         scenario.inject(lab, active)
         progress("failover: waiting for the stack and both services again")
-        back_at, active_after = _wait(
-            lambda: checks.recovered_at(sampler.samples, target.kinds, fault_at),
-            FAILOVER_TIMEOUT_S, f"the mail stack whole again after {scenario.name}")
+        back_at, active_after = _wait(lambda: _back(target, scenario, sampler.samples, fault_at),
+                                      FAILOVER_TIMEOUT_S,
+                                      f"the mail stack whole again after {scenario.name}")
         _wait(lambda: workload.answered_since("smtp", back_at) and
               workload.answered_since("imap", back_at), 60, "SMTP and IMAP answering again")
         result.update(recovered=True, active_before=active, active_after=active_after,
@@ -139,6 +139,17 @@ def run(target: Target, scenario: Scenario, say=lambda m: None) -> dict:
     return result
 
 
+def _back(target: Target, scenario: Scenario, samples, fault_at: float):
+    """(time, node) the fault was over: the stack broken and whole again, or, where it may
+    stay put (a fencing race), whole on a node that survived the fencing."""
+    back = checks.recovered_at(samples, target.kinds, fault_at)
+    if back or scenario.moves is not None or not samples:
+        return back
+    node = checks.holder(samples[-1], target.kinds)
+    fenced = events.fenced(target.lab.nodes, fault_at) if node else {}
+    return (max(fenced.values()), node) if fenced and node not in fenced else None
+
+
 def _figures(target, scenario, result, workload_events, samples, mailbox, fault_at, accepted):
     lab = target.lab
     d = checks.delivery(accepted, mailbox)
@@ -154,8 +165,7 @@ def _figures(target, scenario, result, workload_events, samples, mailbox, fault_
         detected = events.detected_at(survivors if scenario.fence else lab.nodes,
                                       scenario.detect, fault_at)
         out["detect_s"] = round(detected - fault_at, 2) if detected else None
-        fenced = {target: events.detected_at(survivors, events.fence_done(target), fault_at) or t
-                  for target, t in _fenced(lab, fault_at, scenario.fence).items()}
+        fenced = _fenced(lab, fault_at, scenario.fence)
         out["fenced"] = sorted(fenced)
         if fenced:
             out["fence_s"] = round(min(fenced.values()) - fault_at, 2)
@@ -173,17 +183,12 @@ def _figures(target, scenario, result, workload_events, samples, mailbox, fault_
 
 
 def _fenced(lab: Lab, fault_at: float, expected: str | None) -> dict[str, float]:
-    """Fencing since the fault; waits a little for the history when fencing is expected."""
-    def ask():
-        for node in lab.nodes:
-            found = events.fenced(lab.name, node.name, fault_at)
-            if found:
-                return found
-        return None
+    """Fencing since the fault; waits a little for the logs when fencing is expected."""
     if not expected:
-        return ask() or {}
+        return events.fenced(lab.nodes, fault_at)
     try:
-        return cluster.wait_for(ask, FENCE_WAIT_S, "a fencing in the history", interval=1.0)
+        return cluster.wait_for(lambda: events.fenced(lab.nodes, fault_at), FENCE_WAIT_S,
+                                "a completed fencing in the logs", interval=1.0)
     except TimeoutError:
         return {}
 

@@ -1,9 +1,10 @@
 """A stand-in mail stack for drills until pacemail's own mail agents land.
 
 Real postfix and dovecot, run by the resource-agents shell agents
-(ocf:heartbeat:postfix, ocf:heartbeat:dovecot), in one group with the VIP
-(ocf:pacemail:vip) and the shared mail volume (ocf:pacemail:mount at
-/srv/mail): mount -> VIP -> postfix -> dovecot on one node. Postfix delivers
+(ocf:heartbeat:postfix, ocf:heartbeat:dovecot), each on top of a group of
+the shared mail volume (ocf:pacemail:mount at /srv/mail) and the VIP
+(ocf:pacemail:vip), like the template's tree: a failed postfix restarts
+alone. Postfix delivers
 to a Maildir on the volume and keeps its queue there too, so a message
 accepted on a node that dies is delivered by the next one; dovecot serves
 the same Maildir. Per-node configuration is written into each node's own
@@ -113,11 +114,16 @@ def place(lab: Lab, address: str) -> Stack:
         (ids[2], "ocf:heartbeat:postfix", "config_dir=/etc/postfix"),
         (ids[3], "ocf:heartbeat:dovecot", "config_file=/etc/dovecot/dovecot.conf"),
     )
-    for rid, agent, *params in specs:
+    for rid, agent, *params in specs[:2]:
         pcs("resource", "create", rid, agent, *params, "op", "monitor", MONITOR, "--group", GROUP)
+    for rid, agent, *params in specs[2:]:  # each on top of the VIP, independent of the other
+        pcs("resource", "create", rid, agent, *params, "op", "monitor", MONITOR)
+        pcs("constraint", "colocation", "add", rid, "with", GROUP, "INFINITY")
+        pcs("constraint", "order", GROUP, "then", rid)
     return Stack(address, ids, "stand-in")
 
 
 def remove(lab: Lab) -> None:
-    node_run(lab.name, "node1", ["pcs", "resource", "delete", GROUP, "--force"], timeout=120,
-             check=False)
+    for rid in (f"{GROUP}-postfix", f"{GROUP}-dovecot", GROUP):
+        node_run(lab.name, "node1", ["pcs", "resource", "delete", rid, "--force"], timeout=120,
+                 check=False)

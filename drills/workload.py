@@ -9,7 +9,8 @@ timings share one clock) and stops sending new messages when its stdin says
 The sender behaves like an MTA: numbered messages, one connection each; a
 message counts as accepted only after the 250 reply to DATA; on a connection
 failure or a 4xx reply it retries the same message with backoff; a 5xx reply
-is a permanent rejection. The reader logs in over IMAP and polls the inbox.
+is a permanent rejection. The reader logs in over IMAP afresh for every poll
+of the inbox.
 ``verify`` reads the inbox once and reports which message numbers of a run
 it holds (duplicates included).
 """
@@ -91,25 +92,25 @@ def sender(args, stop: threading.Event) -> None:
 
 
 def reader(args, stop: threading.Event) -> None:
-    conn, backoff = None, BACKOFF_FIRST_S
+    """A fresh login per poll: what a user opening a mail client sees, not a session that lingers."""
+    backoff = BACKOFF_FIRST_S
     while not stop.is_set():
+        conn = None
         try:
-            if conn is None:
-                conn = imaplib.IMAP4(args.address, args.imap_port, timeout=TIMEOUT_S)
-                conn.login(args.user, args.password)
+            conn = imaplib.IMAP4(args.address, args.imap_port, timeout=TIMEOUT_S)
+            conn.login(args.user, args.password)
             typ, data = conn.status("INBOX", "(MESSAGES)")
             if typ != "OK":
                 raise imaplib.IMAP4.error(f"STATUS: {typ} {data}")
+            conn.logout()
             emit("imap", ok=True)
             backoff = BACKOFF_FIRST_S
             stop.wait(args.interval)
         except (OSError, imaplib.IMAP4.error) as exc:
             emit("imap", ok=False, error=str(exc)[:200])
             _close(conn)
-            conn = None
             stop.wait(backoff)
             backoff = min(backoff * 2, BACKOFF_MAX_S)
-    _close(conn)
 
 
 def _close(conn) -> None:

@@ -119,5 +119,5 @@ def test_detection_and_fencing_times_from_pacemaker_log_lines():
     ]
     fault = datetime(2026, 11, 22, 4, 24, 48).timestamp()
     assert events.first_match(lines, events.MEMBERSHIP_LOST, fault) == fault + 3.259
-    assert round(events.first_match(lines, events.fence_done("node2"), fault) - fault, 3) == 3.751
-    assert events.first_match(lines, events.fence_done("node1"), fault) is None
+    fenced = events.fenced_in(lines, fault)
+    assert list(fenced) == ["node2"] and round(fenced["node2"] - fault, 3) == 3.751
