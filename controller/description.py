@@ -15,7 +15,7 @@ from collections import Counter
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from pacemail.controller import agentcheck, stack
+from pacemail.controller import agentcheck, fencecheck, fencerace, stack
 from pacemail.controller.cibxml import NAME
 from pacemail.controller.extra import NAME_TEXT, NODE_NAME, WORD, ExtraSections
 from pacemail.controller.model import (
@@ -53,7 +53,8 @@ def load(path: str | Path) -> Parsed:
     parsed = parse(text, str(path))
     if parsed.description is None:
         return parsed
-    problems = parsed.problems + agentcheck.check(stack.expand(parsed.description).resources)
+    problems = (parsed.problems + agentcheck.check(stack.expand(parsed.description).resources)
+                + fencecheck.check(parsed.description.fence_devices))
     return Parsed(None if errors(problems) else parsed.description, problems)
 
 
@@ -114,7 +115,7 @@ class _Schema(ExtraSections):
             vips_where=r.location(top.node("vips"), "vips"),
         )
         self.cross_check(d, node_names)
-        return d
+        return fencerace.resolve(d)
 
     @staticmethod
     def resource_defaults(given: dict, placement: Placement):
@@ -531,11 +532,16 @@ class _Schema(ExtraSections):
                     if n not in covered:
                         r.warning(self.top.node("fencing"), "fencing.devices",
                                   f"no fencing device names node {n!r}; it cannot be fenced")
-            delays = any(p in ("pcmk_delay_base", "pcmk_delay_max") for f in d.fence_devices for p, _ in f.params)
-            if len(node_names) == 2 and "priority-fencing-delay" not in options and not delays:
-                r.warning(self.top.node("cluster"), "cluster.options",
-                          "two nodes without priority-fencing-delay or pcmk_delay_base: after a link "
-                          "failure both nodes may fence each other at once")
+            if len(node_names) == 2 and fencerace.priority_without_weight(d):
+                r.warning(self.top.node("cluster"), "cluster.options.priority-fencing-delay",
+                          "placement.priority is 0: no resource weighs anything, so "
+                          "priority-fencing-delay never applies and both nodes may fence each "
+                          "other at once; give the mail stack a priority")
+        if "stonith-watchdog-timeout" in options:
+            r.warning(self.top.node("cluster"), "cluster.options.stonith-watchdog-timeout",
+                      "watchdog fencing (sbd) works only with the sbd daemon and a hardware "
+                      "watchdog on every node (/etc/default/sbd, SBD_WATCHDOG_DEV), which "
+                      "pacemail does not configure; check `sbd query-watchdog` on each node")
 
     def _check_extra_refs(self, d: Description, node_names: list[str]) -> None:
         clone_members = getattr(self, "_clone_members", {})

@@ -181,6 +181,15 @@ class FenceDevice:
 
 
 @dataclass(frozen=True)
+class FenceRace:
+    """How a two-node cluster's fence race is resolved (``fencerace.py``)."""
+
+    method: str        # e.g. "priority-fencing-delay=15s", "pcmk_delay_max=15s"
+    automatic: bool    # chosen by pacemail, not written in the description
+    why: str
+
+
+@dataclass(frozen=True)
 class Description:
     name: str
     nodes: tuple[Node, ...]
@@ -198,5 +207,6 @@ class Description:
     fencing_levels: tuple[FencingLevel, ...]
     extra_resources: tuple[Resource, ...]
     extra_constraints: tuple[Constraint, ...]
+    fence_race: FenceRace | None = None
     storage_where: Location | None = field(default=None, compare=False)
     vips_where: Location | None = field(default=None, compare=False)

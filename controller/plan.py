@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from lxml import etree
 
-from pacemail.controller import cibxml, live, merge
+from pacemail.controller import cibxml, fencerace, live, merge
 from pacemail.controller.build import build_cib
 from pacemail.controller.model import Description
 from pacemail.controller.problems import Location, Problem, Severity, errors
@@ -60,6 +60,7 @@ class Plan:
     changes: tuple[Change, ...] = ()
     impact: tuple[Impact, ...] = ()
     problems: tuple[Problem, ...] = ()
+    notes: tuple[str, ...] = ()  # choices pacemail made for the description, explained
 
     @property
     def ok(self) -> bool:
@@ -92,7 +93,9 @@ def make_plan(description: Description, live_cib: bytes, *, check: bool = True) 
         problems += [Problem(Severity.WARNING, MERGED, w) for w in verification.warnings]
         if verification.ok:
             impact = _impact(live_cib, simulated.result())
-    return Plan(merge.version(current), live_cib, merged_xml, changes, impact, tuple(problems))
+    notes = (fencerace.note(description.fence_race),) if description.fence_race else ()
+    return Plan(merge.version(current), live_cib, merged_xml, changes, impact, tuple(problems),
+                notes)
 
 
 # -- changes ------------------------------------------------------------------

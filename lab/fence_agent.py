@@ -5,7 +5,10 @@ agents) or as ``--key=value`` / ``--key value`` arguments. Actions: on, off,
 reboot, status, list, monitor, metadata, validate-all. Exit codes: 0 success;
 for status 0 = on, 2 = off; 1 = failure. The agent asks the lab's power
 switch over its unix socket, which answers only after the node is really
-down (its init reaped), so success is never reported early.
+down (its init reaped), so success is never reported early. Like a BMC, the
+switch may want a password: when the lab has ``power-password`` (root-only,
+written by whoever sets one), every action but metadata needs ``password=``
+to match it; a lab without one accepts any.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from pacemail.lab.topology import LAB_NAME_FILE, STATE_ROOT
 NAME = "fence_pacemail_lab"
 ACTIONS = ("on", "off", "reboot", "status", "list", "monitor", "metadata", "validate-all")
 EXIT_OK, EXIT_FAIL, EXIT_OFF = 0, 1, 2
+PASSWORD_FILE = "power-password"
 
 
 def main(argv: list[str] | None = None, stdin=None) -> int:
@@ -33,6 +37,8 @@ def main(argv: list[str] | None = None, stdin=None) -> int:
     lab = opts.get("lab") or _own_lab()
     if not lab:
         return _fail("the 'lab' option (the lab's name) is required outside a lab node")
+    if not _password_ok(lab, opts.get("password")):
+        return _fail("wrong or missing password for the lab's power switch")
     if action == "validate-all":
         return EXIT_OK
     from pacemail.lab import switchd  # noqa: PLC0415 - only the acting path needs sockets/json
@@ -92,6 +98,7 @@ def metadata() -> str:
         ("lab", "Name of the pacemail lab whose power switch to use "
                 "(default: the lab of the node the agent runs on)", "", "0"),
         ("power_timeout", "Seconds to wait for the switch to confirm", "60", "0"),
+        ("password", "Password of the lab's power switch, when it has one", "", "0"),
     ]
     out = ['<?xml version="1.0" ?>',
            f'<resource-agent name="{NAME}" shortdesc="Fence agent for pacemail lab nodes">',
@@ -110,6 +117,15 @@ def metadata() -> str:
         out.append(f'<action name="{action}" />')
     out += ["</actions>", "</resource-agent>"]
     return "\n".join(out)
+
+
+def _password_ok(lab: str, given: str | None) -> bool:
+    try:
+        with open(STATE_ROOT / lab / PASSWORD_FILE) as f:
+            wanted = f.read().strip()
+    except FileNotFoundError:
+        return True
+    return given is not None and given.strip() == wanted
 
 
 def _own_lab() -> str:

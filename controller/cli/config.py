@@ -67,6 +67,8 @@ def print_plan(plan) -> None:
     from pacemail.controller.plan import KIND_ORDER
 
     version = ".".join(map(str, plan.base))
+    for note in plan.notes:
+        click.echo(f"note: {note}")
     if not plan.changes:
         click.echo(f"No changes: the live CIB (version {version}) matches the description.")
         return
@@ -102,7 +104,8 @@ def plan_json(plan) -> dict:
             "changes": [asdict(c) for c in plan.changes],
             "impact": [dict(asdict(i), disruptive=i.disruptive) for i in plan.impact],
             "problems": [{"severity": p.severity.value, "where": str(p.location),
-                          "message": p.message} for p in plan.problems]}
+                          "message": p.message} for p in plan.problems],
+            "notes": list(plan.notes)}
 
 
 @click.command()

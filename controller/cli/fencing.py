@@ -124,3 +124,29 @@ def _handler(function, name: str, options) -> int:
         log.error(f"{name}: {exc}")
         return 1
     return function(env, options, log)
+
+
+@fencing.command("secrets")
+@click.argument("description", type=click.Path(dir_okay=False))
+@click.option("--secrets-dir", default=None, type=click.Path(file_okay=False),
+              help="Where Pacemaker reads CIB secrets [default: /var/lib/pacemaker/lrm/secrets].")
+def secrets_cmd(description, secrets_dir):
+    """Install this node's fence device secrets from DESCRIPTION's root-only files.
+
+    Run on every node (the CIB holds only `lrm://`; each node keeps its own
+    copy of the secret files Pacemaker reads). Prints what was installed,
+    never a value. Exit 0 all installed, 1 any problem.
+    """
+    from pathlib import Path
+
+    from pacemail.controller.cli.config import _load, print_problems
+    from pacemail.fencing import cibsecrets
+
+    d = _load(description)
+    root = Path(secrets_dir) if secrets_dir else cibsecrets.SECRETS_DIR
+    done, problems = cibsecrets.install_all(d, root)
+    for i in done:
+        state = "installed" if i.changed else "unchanged"
+        click.echo(f"{i.secret.resource} {i.secret.param}: {state} (from {i.secret.source})")
+    print_problems(problems)
+    sys.exit(1 if problems else 0)
