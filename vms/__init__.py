@@ -1,0 +1,1 @@
+"""pacemail on virtual machines: the locally built Vagrant box, its network namespace, drills."""

@@ -1,0 +1,27 @@
+"""Where the Vagrant material lives: the checkout's vagrant/ folder and the box cache."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pacemail
+
+BOX_NAME = "pacemail/bookworm-local"
+
+
+def checkout() -> Path:
+    """The source tree pacemail runs from (an editable install: this checkout)."""
+    return Path(pacemail.__file__).resolve().parent.parent
+
+
+def vagrant_dir() -> Path:
+    return checkout() / "vagrant"
+
+
+def provision_dir() -> Path:
+    return vagrant_dir() / "provision"
+
+
+def cache_dir(environ=os.environ) -> Path:
+    return Path(environ.get("PACEMAIL_CACHE_DIR") or "/var/cache/pacemail/vagrant")
