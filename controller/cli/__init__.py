@@ -26,6 +26,7 @@ COMMANDS: dict[str, str] = {
     "drill": "pacemail.controller.cli.drill:drill",
     "render": "pacemail.controller.cli.config:render",
     "status": "pacemail.controller.cli.config:status",
+    "vagrant": "pacemail.controller.cli.vagrant:vagrant",
 }
 
 
