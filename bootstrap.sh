@@ -30,6 +30,35 @@ if [ ${#missing[@]} -gt 0 ]; then
     apt-get update -q
     apt-get install -y -q "${missing[@]}"
 fi
+# Vagrant drills (vagrant/, tests/test_vagrant_*.py): vagrant with libvirt,
+# qemu (TCG), the box build and the provisioning scripts' linter. Installed
+# with daemon starts refused: libvirtd runs only in pacemail's own network
+# namespace (`pacemail vagrant net up`), never in the root namespace.
+VM_PACKAGES=(
+    vagrant vagrant-libvirt libvirt-daemon-system qemu-system-x86 qemu-utils
+    debootstrap shellcheck rsync dnsmasq-base
+)
+missing=()
+for p in "${VM_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "bootstrap.sh: installing ${missing[*]}"
+    ours=""
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+        printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+        chmod 755 /usr/sbin/policy-rc.d
+        ours=1
+        trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+    fi
+    apt-get update -q
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}"
+    if [ -n "$ours" ]; then
+        rm -f /usr/sbin/policy-rc.d
+        trap - EXIT
+    fi
+fi
+
 # Packages' postinst scripts may start daemons where a service manager
 # exists; the lab runs its own copies inside namespaces, so none are needed
 # in the root namespace.

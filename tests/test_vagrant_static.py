@@ -1,0 +1,128 @@
+"""The Vagrant material without booting anything: shellcheck, vagrant validate, the box's inputs."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from pacemail.controller.description import load
+from pacemail.controller.problems import errors
+from pacemail.vms import box, build, guest, netns, paths, vagrantcmd
+
+VAGRANT_DIR = paths.vagrant_dir()
+SCRIPTS = sorted(paths.provision_dir().glob("*.sh"))
+TEMPLATE = paths.checkout() / "cib-templates" / "mail-vagrant.yaml"
+
+
+def test_provisioning_scripts_are_shellcheck_clean():
+    if shutil.which("shellcheck") is None:
+        pytest.skip("shellcheck is not installed (./bootstrap.sh installs it)")
+    assert {p.name for p in SCRIPTS} >= {"lib.sh", "install.sh", "image.sh", "cluster.sh",
+                                          "apply.sh"}
+    done = subprocess.run(["shellcheck", "-x", "-s", "bash", *map(str, SCRIPTS)],
+                          cwd=paths.checkout(), capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout
+
+
+def _validate(**settings):
+    if shutil.which("vagrant") is None:
+        pytest.skip("vagrant is not installed (./bootstrap.sh installs it)")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PACEMAIL_")}
+    env.update(settings)
+    return subprocess.run(["vagrant", "validate"], cwd=VAGRANT_DIR, env=env,
+                          capture_output=True, text=True, timeout=180)
+
+
+@pytest.mark.parametrize("settings", [
+    {},
+    {"PACEMAIL_BOX": "local", "PACEMAIL_ISOLATED": "1", "PACEMAIL_DRBD": "9",
+     "PACEMAIL_CLIENT": "vm", "PACEMAIL_NET": "192.168.56"},
+], ids=["defaults", "local-box-drbd9-client-vm"])
+def test_vagrantfile_validates(settings):
+    done = _validate(**settings)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "validated successfully" in done.stdout
+
+
+def test_vagrantfile_refuses_a_bad_setting():
+    done = _validate(PACEMAIL_DRBD="7")
+    assert done.returncode != 0
+    assert "PACEMAIL_DRBD must be 8 or 9" in done.stdout + done.stderr
+
+
+def _description(path: Path):
+    parsed = load(str(path))
+    assert not errors(parsed.problems), [str(p) for p in errors(parsed.problems)]
+    return parsed.description
+
+
+def test_vagrant_template_keeps_drbd_off_the_quorum_node(tmp_path):
+    text = TEMPLATE.read_text()
+    assert "node: node3, score: -INFINITY" in text
+    assert [n.name for n in _description(TEMPLATE).nodes] == ["node1", "node2", "node3"]
+
+
+def test_vagrant_template_without_proxysql_blocks_is_valid(tmp_path):
+    """What apply.sh's sed leaves where ProxySQL is not installed."""
+    lines, keep = [], True
+    for line in TEMPLATE.read_text().splitlines(keepends=True):
+        if "# proxysql-begin" in line:
+            keep = False
+        if keep:
+            lines.append(line)
+        if "# proxysql-end" in line:
+            keep = True
+    stripped = tmp_path / "mail.yaml"
+    stripped.write_text("".join(lines))
+    assert "proxysql" not in "".join(lines).split("extra:")[1]
+    _description(stripped)
+
+
+def test_box_key_follows_the_baked_scripts(tmp_path):
+    scripts = tmp_path / "provision"
+    shutil.copytree(paths.provision_dir(), scripts)
+    deps = build.dependencies(paths.checkout())
+    before = box.box_key(scripts, deps)
+    assert before == box.box_key(scripts, deps)
+    (scripts / "install.sh").write_text((scripts / "install.sh").read_text() + "\n# changed\n")
+    assert box.box_key(scripts, deps) != before
+    assert box.box_key(paths.provision_dir(), deps + ["extra-dep"]) != box.box_key(
+        paths.provision_dir(), deps)
+    baked = box.box_key(scripts, deps)
+    (scripts / "cluster.sh").write_text("# not baked into the image\n")
+    assert box.box_key(scripts, deps) == baked
+
+
+def test_box_vagrantfile_boots_without_bootloader_under_tcg():
+    assert 'libvirt.driver = "qemu"' in box.VAGRANTFILE
+    assert "libvirt.kernel" in box.VAGRANTFILE and "libvirt.initrd" in box.VAGRANTFILE
+    assert "cpu_model = \"qemu64\"" in box.VAGRANTFILE
+    assert box.METADATA == {"provider": "libvirt", "format": "qcow2",
+                            "virtual_size": box.VIRTUAL_SIZE_GB}
+
+
+def test_mounts_under_lists_deepest_first():
+    info = ("22 1 8:1 / / rw - ext4 /dev/vda rw\n"
+            "30 22 0:5 / /w/rootfs/dev rw - devtmpfs udev rw\n"
+            "31 30 0:6 / /w/rootfs/dev/pts rw - devpts devpts rw\n"
+            "32 22 0:7 / /w/rootfs2/proc rw - proc proc rw\n")
+    assert build.mounts_under(info, Path("/w/rootfs")) == ["/w/rootfs/dev/pts", "/w/rootfs/dev"]
+    assert build.mounts_under(info, Path("/elsewhere")) == []
+
+
+def test_vagrant_runs_bounded_in_the_namespace():
+    argv, env = vagrantcmd.isolated(["up", "--no-parallel"], 900, environ={"PATH": "/usr/bin"})
+    assert argv[:5] == ["timeout", "--foreground", "--kill-after=30", "900", "ip"]
+    assert argv[5:] == ["netns", "exec", netns.NETNS, "vagrant", "up", "--no-parallel"]
+    assert env["PACEMAIL_BOX"] == "local" and env["PACEMAIL_ISOLATED"] == "1"
+    assert env["VAGRANT_CWD"] == str(VAGRANT_DIR)
+
+
+def test_guest_mail_config_lets_the_private_network_relay():
+    settings = guest.postfix_settings("198.18.1.0/24")
+    assert settings["mynetworks"] == "127.0.0.0/8 198.18.1.0/24"
+    assert settings["virtual_mailbox_base"] == "/srv/mail"
