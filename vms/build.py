@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 import tomllib
 from contextlib import contextmanager
 from pathlib import Path
@@ -93,8 +94,14 @@ def _provision(rootfs: Path, public_key: Path, deps: list[str]) -> None:
     policy.write_text("#!/bin/sh\nexit 101\n")  # no daemon starts in the chroot
     policy.chmod(0o755)
     shutil.copy("/etc/resolv.conf", rootfs / "etc/resolv.conf")
-    env = ["env", "PACEMAIL_IMAGE_BUILD=1", "PACEMAIL_DRBD=8",
-           "PACEMAIL_DEPS=" + " ".join(deps), "LC_ALL=C.UTF-8"]
+    # The host's pip (with its own index and certificate settings) fetches the
+    # wheels; pip in the chroot installs them offline.
+    wheels = rootfs / "tmp/pacemail-wheels"
+    run([sys.executable, "-m", "pip", "download", "-q", "-d", str(wheels),
+         "pip", "setuptools>=77", "wheel", *deps], timeout=STEP_S)
+    env = ["env", "-i", "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root", "LC_ALL=C.UTF-8",
+           "PACEMAIL_IMAGE_BUILD=1", "PACEMAIL_DRBD=8", "PACEMAIL_DEPS=" + " ".join(deps),
+           "PIP_NO_INDEX=1", "PIP_FIND_LINKS=/tmp/pacemail-wheels"]
     try:
         with _mounted(rootfs):
             run(["chroot", str(rootfs), *env, "bash", "/tmp/pacemail-provision/install.sh"],
@@ -104,6 +111,7 @@ def _provision(rootfs: Path, public_key: Path, deps: list[str]) -> None:
     finally:
         policy.unlink(missing_ok=True)
         shutil.rmtree(scripts, ignore_errors=True)
+        shutil.rmtree(wheels, ignore_errors=True)
         (rootfs / "etc/resolv.conf").unlink(missing_ok=True)
 
 
