@@ -285,7 +285,7 @@ class _Schema(ExtraSections):
         if "dovecot" in s:
             dn = s.node("dovecot")
             dovecot = self.dovecot(dn, s.path("dovecot")) if not _is_null(dn) else \
-                Dovecot("/etc/dovecot/dovecot.conf", (), r.location(dn, s.path("dovecot")))
+                Dovecot("/etc/dovecot/dovecot.conf", (), (), r.location(dn, s.path("dovecot")))
         proxysql = s.get("proxysql", self.proxysql)
         return postfix, dovecot, proxysql
 
@@ -300,38 +300,41 @@ class _Schema(ExtraSections):
                 r.error(node, path, "expected at least one postfix instance")
         out: list[Postfix] = []
         for item, p in items:
-            s = r.mapping(item, p, ("name", "config_dir", "vips"))
+            s = r.mapping(item, p, ("name", "config_dir", "vips", "params"))
             if s is None:
                 continue
             name = s.get("name", r.string, "main", pattern=NAME, expected=NAME_TEXT)
             config_dir = s.get("config_dir", r.string, "/etc/postfix", pattern=ABS_PATH,
                                expected="an absolute directory such as /etc/postfix")
             vips = s.get("vips", self.names, ())
-            if name is None or config_dir is None or vips is None:
+            params = self.service_params(s, ("config_dir",))
+            if name is None or config_dir is None or vips is None or params is None:
                 continue
             for other in out:
                 if other.name == name:
                     r.error(item, p, f"postfix instance name {name!r} is used twice; name each instance")
                 if other.config_dir == config_dir:
                     r.error(item, p, f"postfix instances {other.name!r} and {name!r} share config_dir {config_dir}")
-            out.append(Postfix(name, config_dir, vips, r.location(item, p)))
+            out.append(Postfix(name, config_dir, vips, params, r.location(item, p)))
         return tuple(out)
 
     def dovecot(self, node, path) -> Dovecot | None:
         r = self.r
-        s = r.mapping(node, path, ("config_file", "vips"))
+        s = r.mapping(node, path, ("config_file", "vips", "params"))
         if s is None:
             return None
         config_file = s.get("config_file", r.string, "/etc/dovecot/dovecot.conf", pattern=ABS_PATH,
                             expected="an absolute file path")
         vips = s.get("vips", self.names, ())
-        if config_file is None or vips is None:
+        params = self.service_params(s, ("config_file",))
+        if config_file is None or vips is None or params is None:
             return None
-        return Dovecot(config_file, vips, r.location(node, path))
+        return Dovecot(config_file, vips, params, r.location(node, path))
 
     def proxysql(self, node, path) -> ProxySQL | None:
         r = self.r
-        s = r.mapping(node, path, ("vip", "config", "datadir", "admin_port", "proxy_port"), required=("vip",))
+        s = r.mapping(node, path, ("vip", "config", "datadir", "admin_port", "proxy_port", "params"),
+                      required=("vip",))
         if s is None:
             return None
         vip = s.get("vip", self.vip, name="proxysql")
@@ -339,11 +342,29 @@ class _Schema(ExtraSections):
         datadir = s.get("datadir", r.string, "/var/lib/proxysql", pattern=ABS_PATH, expected="an absolute directory")
         admin_port = s.get("admin_port", r.integer, 6032, low=1, high=65535)
         proxy_port = s.get("proxy_port", r.integer, 6033, low=1, high=65535)
-        if None in (vip, config, datadir, admin_port, proxy_port):
+        params = self.service_params(s, ("config", "datadir", "admin_port", "proxy_port"))
+        if None in (vip, config, datadir, admin_port, proxy_port, params):
             return None
         if admin_port == proxy_port:
             r.error(s.node("proxy_port"), s.path("proxy_port"), "admin_port and proxy_port must differ")
-        return ProxySQL(vip, config, datadir, admin_port, proxy_port, r.location(node, path))
+        return ProxySQL(vip, config, datadir, admin_port, proxy_port, params, r.location(node, path))
+
+    def service_params(self, s, owned: tuple[str, ...]):
+        """A service's ``params:``: further agent parameters, passed through as given.
+
+        The agent's own declaration checks them (agentcheck), so the
+        description keeps no copy of any agent's parameters; keys the service
+        section sets itself must be set there, not twice.
+        """
+        params = s.get("params", self.r.attributes, {})
+        if params is None:
+            return None
+        for key in params:
+            if key in owned:
+                self.r.error(s.node("params"), child(s.path("params"), key),
+                             f"set {key} as the service's own key, not under params")
+                return None
+        return tuple(sorted(params.items()))
 
     def names(self, node, path) -> tuple[str, ...] | None:
         r = self.r

@@ -142,6 +142,7 @@ class Postfix:
     name: str
     config_dir: str
     vips: tuple[str, ...]
+    params: Pairs = ()  # further agent parameters, checked against the agent's declaration
     where: Location | None = field(default=None, compare=False)
 
 
@@ -149,6 +150,7 @@ class Postfix:
 class Dovecot:
     config_file: str
     vips: tuple[str, ...]
+    params: Pairs = ()
     where: Location | None = field(default=None, compare=False)
 
 
@@ -159,6 +161,7 @@ class ProxySQL:
     datadir: str
     admin_port: int
     proxy_port: int
+    params: Pairs = ()
     where: Location | None = field(default=None, compare=False)
 
 

@@ -93,11 +93,12 @@ def _stack_resources(d: Description) -> tuple[Resource, ...]:
     ]
     out += [_vip(v, meta, d.vips_where) for v in d.vips]
     out += [Primitive(postfix_name(p.name), pacemail_agent("postfix"),
-                      (("config_dir", p.config_dir),), meta, SERVICE_OPS, p.where)
+                      (("config_dir", p.config_dir),) + p.params, meta, SERVICE_OPS, p.where)
             for p in d.postfix]
     if d.dovecot:
         out.append(Primitive("dovecot", pacemail_agent("dovecot"),
-                             (("config_file", d.dovecot.config_file),), meta, SERVICE_OPS,
+                             (("config_file", d.dovecot.config_file),) + d.dovecot.params,
+                             meta, SERVICE_OPS,
                              d.dovecot.where))
     if d.proxysql:
         p = d.proxysql
@@ -105,7 +106,7 @@ def _stack_resources(d: Description) -> tuple[Resource, ...]:
         out.append(Primitive(PROXYSQL, pacemail_agent("proxysql"), (
             ("config", p.config), ("datadir", p.datadir),
             ("admin_port", str(p.admin_port)), ("proxy_port", str(p.proxy_port)),
-        ), meta, SERVICE_OPS, p.where))
+        ) + p.params, meta, SERVICE_OPS, p.where))
     return tuple(out)
 
 

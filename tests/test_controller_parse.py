@@ -167,6 +167,30 @@ def test_parameters_checked_against_the_agents_own_declaration(tmp_path):
 NAMES = st.text("abcdefghijklmnopqrstuvwxyz", min_size=1, max_size=6)
 
 
+def test_service_params_reach_the_agent_and_its_declaration_checks_them(tmp_path):
+    text = MINIMAL.replace("postfix: {config_dir: /etc/postfix}",
+                           "postfix: {config_dir: /etc/postfix, params: {smtp_port: 2525}}")
+    path = tmp_path / "mail.yaml"
+    path.write_text(text)
+    parsed = load(path)
+    assert errors(parsed.problems) == []
+    assert dict(parsed.description.postfix[0].params) == {"smtp_port": "2525"}
+    from pacemail.controller.build import render
+    assert b'name="smtp_port" value="2525"' in render(parsed.description)
+    path.write_text(text.replace("smtp_port: 2525", "smtp_port: nope"))
+    wrong = load(path)
+    assert wrong.description is None
+    assert any("smtp_port" in p.message and "integer" in p.message
+               for p in errors(wrong.problems))
+
+
+def test_service_params_cannot_set_a_key_twice():
+    text = MINIMAL.replace("postfix: {config_dir: /etc/postfix}",
+                           "postfix: {config_dir: /etc/postfix, params: {config_dir: /x}}")
+    (problem,) = only_error(text)
+    assert problem.location.key == "services.postfix.params.config_dir"
+
+
 @st.composite
 def descriptions(draw) -> dict:
     """Random but valid description dicts."""
