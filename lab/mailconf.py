@@ -4,11 +4,14 @@ The template (cib-templates/mail-3node.yaml) runs postfix with
 ``config_dir /etc/postfix`` and dovecot with ``/etc/dovecot/dovecot.conf``: the
 configuration stays per node in /etc (each node's own copy, see provision.py),
 the data lives on the mail volume mounted at /srv/mail. Postfix listens on
-all addresses, accepts mail for the test domain and delivers it to a Maildir
-on the volume, and keeps its queue there too, so a message accepted by a node
-that dies is delivered by the next one; dovecot serves the same Maildir over
-IMAP to the drill's test user with its password (a static passdb: no user
-file to keep), without TLS (lab only). ``vms/guest.py`` writes the same
+all addresses, accepts mail for the test domain, hands it to dovecot over
+LMTP and keeps its queue on the volume, so a message accepted by a node that
+dies is delivered by the next one. Dovecot keeps the mailboxes on the volume
+as sdbox, whose locks are fcntl locks that die with the node: Maildir's
+dovecot-uidlist.lock is a dotlock file, and one left by a node that lost
+power blocks the mailbox on the next node for its 2-minute stale timeout
+(seen in the power-off drill). IMAP takes the drill's test user with its
+password (a static passdb: no user file to keep), without TLS (lab only). ``vms/guest.py`` writes the same
 settings into the Vagrant VMs.
 """
 
@@ -26,6 +29,7 @@ VMAIL_ID = 5000
 USER = "drill"
 PASSWORD = "drill"
 DOMAIN = "lab.test"
+LMTP_PORT = 24
 
 POSTFIX_MAIN = {
     "compatibility_level": "3.6",
@@ -37,16 +41,18 @@ POSTFIX_MAIN = {
     "smtpd_peername_lookup": "no",
     "queue_directory": QUEUE_DIR,
     "virtual_mailbox_domains": DOMAIN,
-    "virtual_mailbox_base": MAIL_ROOT,
-    "virtual_mailbox_maps": f"inline:{{ {USER}@{DOMAIN}={USER}/Maildir/ }}",
-    "virtual_uid_maps": f"static:{VMAIL_ID}",
-    "virtual_gid_maps": f"static:{VMAIL_ID}",
+    "virtual_mailbox_maps": f"inline:{{ {USER}@{DOMAIN}=lmtp }}",
+    "virtual_transport": f"lmtp:inet:127.0.0.1:{LMTP_PORT}",
+    # a message deferred while dovecot (re)starts is retried within seconds
+    "queue_run_delay": "1s",
+    "minimal_backoff_time": "1s",
+    "maximal_backoff_time": "2s",
     "maillog_file": "/var/log/postfix.log",
 }
 
 DOVECOT_CONF = f"""\
-# pacemail lab: IMAP on the Maildir of the mail volume, no TLS (lab only)
-protocols = imap
+# pacemail lab: IMAP and LMTP on sdbox mailboxes of the mail volume, no TLS (lab only)
+protocols = imap lmtp
 listen = *
 ssl = no
 disable_plaintext_auth = no
@@ -54,14 +60,20 @@ auth_mechanisms = plain login
 base_dir = /run/dovecot
 log_path = /var/log/dovecot.log
 first_valid_uid = {VMAIL_ID}
-mail_location = maildir:{MAIL_ROOT}/%n/Maildir
+mail_location = sdbox:{MAIL_ROOT}/%n/sdbox
 passdb {{
   driver = static
   args = password={PASSWORD}
 }}
 userdb {{
   driver = static
-  args = uid={VMAIL_ID} gid={VMAIL_ID} home={MAIL_ROOT}/%n
+  args = uid={VMAIL_ID} gid={VMAIL_ID} home={MAIL_ROOT}/%n allow_all_users=yes
+}}
+service lmtp {{
+  inet_listener lmtp {{
+    address = 127.0.0.1
+    port = {LMTP_PORT}
+  }}
 }}
 """
 
