@@ -114,8 +114,8 @@ def svg(run: dict) -> str:
 
 def _title(run: dict) -> str:
     verdict = "PASS" if run.get("passed") else "FAIL"
-    return (f"{run['scenario']}: {run.get('active_before') or '?'} -> "
-            f"{run.get('active_after') or '?'}  [{verdict}]")
+    return (f"{run['scenario']} ({run.get('stack', '?')} stack): "
+            f"{run.get('active_before') or '?'} -> {run.get('active_after') or '?'}  [{verdict}]")
 
 
 def _subtitle(run: dict) -> str:

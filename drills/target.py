@@ -1,8 +1,8 @@
 """What a drill drills: the lab and the mail stack on it.
 
 With a cluster description the stack is pacemail's own (applied with
-``pacemail apply`` through node1 of the lab: DRBD, mount, VIP, postfix,
-dovecot); without one it is the stand-in (:mod:`pacemail.drills.standin`),
+``pacemail apply`` through node1 of the lab: DRBD, mount, VIPs, postfix,
+dovecot, ProxySQL when described); without one it is the stand-in (:mod:`pacemail.drills.standin`),
 placed if it is not there yet.
 """
 
@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pacemail.drills import standin
 from pacemail.drills.engine import Target
 from pacemail.lab import cluster, state
 from pacemail.lab.nodes import node_run
+
+if TYPE_CHECKING:
+    from pacemail.controller.model import Description
 
 STANDIN_VIP = "198.18.0.100"
 
@@ -30,20 +34,34 @@ def standin_target(lab_name: str, address: str = STANDIN_VIP) -> Target:
 
 
 def description_target(lab_name: str, path: Path) -> Target:
-    """Apply the description to the lab (no-op when applied already) and drill its stack."""
-    from pacemail.controller import apply, cibxml, stack
+    """Apply the description file to the lab and drill its stack."""
     from pacemail.controller.description import load
     from pacemail.controller.problems import errors
 
-    lab = state.load(lab_name)
     parsed = load(str(path))
     if errors(parsed.problems):
         raise ValueError("; ".join(str(p) for p in errors(parsed.problems)))
-    d = parsed.description
+    return pacemail_target(lab_name, parsed.description)
+
+
+def pacemail_target(lab_name: str, d: Description) -> Target:
+    """Apply ``d`` to the lab through node1 (no-op when applied already) and drill its stack."""
+    from pacemail.controller import apply
+
+    lab = state.load(lab_name)
     outcome = apply.apply(d, allow_restart=True, run=functools.partial(node_run, lab.name, "node1"))
     if outcome.refused:
         raise RuntimeError(f"pacemail apply refused: {outcome.refused}")
-    vip = d.vips[0]
-    ids = tuple(cibxml.PREFIX + n for n in (stack.vip_name(vip), stack.MOUNT))
-    return Target(lab, standin.Stack(vip.address, ids, "pacemail"),
+    return Target(lab, standin.Stack(d.vips[0].address, stack_ids(d), "pacemail"),
                   kinds=("vip", "mount", "drbd", "postfix", "dovecot"))
+
+
+def stack_ids(d: Description) -> tuple[str, ...]:
+    """The mail stack's resource ids that run on the storage node (the DRBD clone aside)."""
+    from pacemail.controller import cibxml, stack
+
+    names = [stack.MOUNT, *map(stack.vip_name, d.vips),
+             *(stack.postfix_name(p.name) for p in d.postfix)]
+    names += ["dovecot"] if d.dovecot else []
+    names += [stack.PROXYSQL_VIP, stack.PROXYSQL] if d.proxysql else []
+    return tuple(cibxml.PREFIX + n for n in names)

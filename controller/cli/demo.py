@@ -12,7 +12,7 @@ import click
 @click.option("--report-dir", default="reports", show_default=True,
               type=click.Path(file_okay=False), help="Where the drill report goes.")
 def demo(name, report_dir):
-    """Bring up a 3-node lab, check the mail template, run a power-off failover drill, report.
+    """Bring up a 3-node lab, apply the mail template, run a power-off failover drill, report.
 
     The lab stays up afterwards (`pacemail lab status`, `pacemail lab down`).
     """
@@ -22,10 +22,15 @@ def demo(name, report_dir):
                           progress=lambda m: click.echo(f"demo: {m}", err=True))
     r = outcome.run
     click.echo(outcome.paths["markdown"].read_text())
-    click.echo("report: " + ", ".join(str(p) for p in outcome.paths.values()))
+    for note in outcome.notes:
+        click.secho(f"NOTE: {note}", err=True, bold=True)
+    click.echo(f"report: {outcome.paths['markdown']} (JSON {outcome.paths['json']})")
+    click.echo("picture: " + ", ".join(str(p) for k, p in outcome.paths.items()
+                                      if k.startswith("svg")))
     d = r["downtime_s"]
     click.echo(f"verdict: {'PASS' if r['passed'] else 'FAIL'} - {r.get('active_before')} lost "
-               f"power, mail back on {r.get('active_after')}: SMTP down {d['smtp']}s, IMAP down "
+               f"power, mail back on {r.get('active_after')} (stack {r['stack']}, running "
+               f"{outcome.stack_up_s:.1f}s after the apply): SMTP down {d['smtp']}s, IMAP down "
                f"{d['imap']}s, fenced after {r['fence_s']}s; {r['accepted']} messages accepted, "
                f"{r['lost']} lost, {r['duplicates']} duplicates, {len(r['violations'])} violations")
     if not r["passed"]:

@@ -1,0 +1,106 @@
+"""The main job's mail stack on the session lab: mail-3node.yaml applied, running, drilled.
+
+The template goes in as the main job applies it (:func:`mainjob.lab_description`):
+``pacemail apply`` through node1, then the whole stack must run on one node,
+started in the tree's order, and answer SMTP and IMAP on the mail VIP from the
+client namespace; ``power-off-active`` must lose no message. Afterwards every
+pm- element is removed again (the stack stopped first, in order) and the three
+nodes are online, for the tests that follow.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from pacemail.drills import engine, mainjob, target
+from pacemail.drills.scenarios import SCENARIOS
+from pacemail.lab import cluster
+from pacemail.lab.nodes import node_run
+
+from mail_lab import in_client
+
+# Top-level pm- elements of every configuration section (cluster options, resources,
+# constraints, fencing levels, defaults); nested ones go with their parent.
+PM_ELEMENTS = "/cib/configuration/*/*[starts-with(@id, 'pm-')]"
+STOP_WAIT_S = 120.0
+STARTED = re.compile(r"^(\w+ +\d+ [\d:.]+) .*Result of (start|promote) operation for (pm-[\w-]+) "
+                     r"on \w+: ok", re.M)
+
+
+@pytest.fixture(scope="module")
+def stack(lab):
+    t = target.pacemail_target(lab.name, mainjob.lab_description())
+    try:
+        node = cluster.wait_for(lambda: mainjob.running_on(lab, t.stack.resources),
+                                mainjob.STACK_WAIT_S, "the mail stack on one node", interval=1.0)
+        yield t, node
+    finally:
+        remove(lab, t.stack.resources + ("pm-drbd",))
+
+
+def remove(lab, ids: tuple[str, ...]) -> None:
+    """Stop the stack in order (DRBD's clone stopped takes everything above it), then delete."""
+    run = lambda argv: node_run(lab.name, "node1", argv, timeout=60)  # noqa: E731
+    run(["crm_resource", "--resource", "pm-drbd-clone", "--meta", "--set-parameter",
+         "target-role", "--parameter-value", "Stopped"])
+    cluster.wait_for(lambda: not set(ids) & set(cluster.crm_view(lab.name, "node1").resources),
+                     STOP_WAIT_S, "the mail stack stopped", interval=1.0)
+    run(["cibadmin", "--delete-all", "--xpath", PM_ELEMENTS, "--force"])
+    assert 'id="pm-' not in run(["cibadmin", "--query", "--scope", "configuration"]).stdout
+    cluster.wait_for_quorum(lab.name, [n.name for n in lab.nodes], 60)
+
+
+def start_order(lab, node: str) -> list[str]:
+    """pm- resources in the order their start (or promote) succeeded on ``node``, last run."""
+    log = node_run(lab.name, node, ["cat", "/var/log/pacemaker/pacemaker.log"], timeout=10).stdout
+    order: dict[str, str] = {}
+    for stamp, action, rid in STARTED.findall(log):
+        if rid != "pm-drbd" or action == "promote":
+            order[rid] = stamp
+    return sorted(order, key=order.get)
+
+
+def started(lab, node: str, wanted: set[str]) -> list[str] | None:
+    order = [r for r in start_order(lab, node) if r in wanted]
+    return order if set(order) == wanted else None
+
+
+def test_the_whole_stack_runs_on_one_node_in_the_tree_order(lab, stack):
+    t, node = stack
+    view = cluster.crm_view(lab.name, node)
+    for rid in t.stack.resources:
+        assert view.resources.get(rid) == [node], (rid, view.resources)
+    wanted = set(t.stack.resources) | {"pm-drbd"}
+    order = cluster.wait_for(lambda: started(lab, node, wanted), 15,  # the log may trail crm_mon
+                             f"every start in {node}'s log")
+    assert order.index("pm-drbd") < order.index("pm-mount") < order.index("pm-vip-mail")
+    assert order.index("pm-vip-mail") < order.index("pm-dovecot") < order.index("pm-postfix-main")
+
+
+def test_smtp_and_imap_answer_on_the_mail_vip_from_the_client(lab, stack):
+    t, _ = stack
+    probe = ("import socket, sys\n"
+             "for port in (25, 143):\n"
+             "    with socket.create_connection((sys.argv[1], port), timeout=5) as s:\n"
+             "        print(s.makefile('rb').readline().decode().strip())\n")
+    done = in_client(lab, ["python3", "-c", probe, t.stack.address], capture_output=True,
+                     text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    smtp, imap = done.stdout.splitlines()
+    assert smtp.startswith("220 ")
+    assert imap.startswith("* OK")
+
+
+def test_power_off_active_loses_nothing(lab, stack):
+    t, node = stack
+    r = engine.run(t, SCENARIOS["power-off-active"], print)
+    assert r["stack"] == "pacemail"
+    assert r["lost"] == 0, r["lost_numbers"]
+    assert r["violations"] == []
+    assert r["accepted"] > 0 and r["delivered"] == r["accepted"]
+    assert r["active_before"] == node and r["active_after"] != node
+    assert node in r["fenced"] and r["fence_s"] is not None
+    assert r["downtime_s"]["smtp"] > 0.5 and r["downtime_s"]["imap"] > 0.5
+    assert r["recover_s"] >= r["fence_s"] and r["passed"]
