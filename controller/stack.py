@@ -144,6 +144,13 @@ def _stack_constraints(d: Description) -> tuple[Constraint, ...]:
     for name, vips in services:
         for v in vips:
             out += _on_top(name, f"vip-{v}")
+    if d.dovecot:
+        # postfix hands mail to dovecot over LMTP: when both start in one
+        # transition (a failover), dovecot goes first so no delivery is
+        # deferred into postfix's queue; Optional, so restarting dovecot alone
+        # never restarts postfix.
+        out += [Order(f"ord-dovecot-then-{postfix_name(p.name)}", "dovecot", postfix_name(p.name),
+                      kind="Optional") for p in d.postfix]
     if d.proxysql:
         out += _on_top(PROXYSQL_VIP, MOUNT)
         out += _on_top(PROXYSQL, PROXYSQL_VIP)

@@ -7,8 +7,8 @@ a wait until the whole stack runs on one node, the ``power-off-active`` drill
 with the SMTP/IMAP workload and the invariant sampler, and the report.
 
 The lab runs the template without its ProxySQL service (:data:`LAB_LEAVES_OUT`
-says why), with ``stonith-action=off`` (:data:`LAB_OPTIONS`) and dovecot
-started before postfix (:data:`LAB_ORDER`); the output and the report say so.
+says why) and with ``stonith-action=off`` (:data:`LAB_OPTIONS`); the output
+and the report say so.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from pacemail.controller.model import Order
 from pacemail.drills import engine, report, target
 from pacemail.drills.scenarios import SCENARIOS
 from pacemail.lab import cluster, lifecycle
@@ -30,14 +29,10 @@ STACK_WAIT_S = 120.0
 # A fenced lab node is power-cycled in an instant (real hardware takes minutes) and wins the
 # promotion back before the survivors' DRBD does; powered off it stays down, as a dead machine.
 LAB_OPTIONS = (("stonith-action", "off"),)
-# Postfix hands mail to dovecot over LMTP: when both start in one transition (a failover),
-# dovecot first, so the first messages are not deferred into a queue postfix is recovering.
-# Optional: a dovecot restart alone does not restart postfix.
-LAB_ORDER = Order("ord-dovecot-then-postfix-main", "dovecot", "postfix-main", kind="Optional")
 LAB_LEAVES_OUT = (
-    "ProxySQL is left out in the lab: ocf:pacemail:proxysql requires admin_password_file, "
-    "which services.proxysql cannot carry yet, so the template's proxysql resource could "
-    "not start anywhere"
+    "ProxySQL is left out in the lab: the lab does not yet provide the ProxySQL test double, "
+    "its admin password file and a MariaDB backend on every node, so the template's proxysql "
+    "resource could not start there"
 )
 
 
@@ -51,7 +46,7 @@ class Outcome:
 
 
 def lab_description():
-    """The template as the lab runs it: without ProxySQL, fencing powers off, dovecot first."""
+    """The template as the lab runs it: without ProxySQL, and fencing powers off."""
     from pacemail.controller import description  # lxml only on this path
     from pacemail.controller.problems import errors
 
@@ -61,8 +56,7 @@ def lab_description():
         raise RuntimeError(f"{TEMPLATE}: " + "; ".join(str(p) for p in errors(parsed.problems)))
     d = parsed.description
     options = tuple(o for o in d.options if o[0] not in dict(LAB_OPTIONS)) + LAB_OPTIONS
-    return dataclasses.replace(d, proxysql=None, options=options,
-                               extra_constraints=d.extra_constraints + (LAB_ORDER,))
+    return dataclasses.replace(d, proxysql=None, options=options)
 
 
 def running_on(lab, ids: tuple[str, ...]) -> str | None:
@@ -99,7 +93,6 @@ def run(lab_name: str, report_dir: Path, progress=lambda msg: None) -> Outcome:
         "stack": f"pacemail: {TEMPLATE} applied with pacemail apply (ocf:pacemail:drbd "
                  f"promotable -> mount -> vip {t.stack.address} -> postfix, dovecot)",
         "lab_options": dict(LAB_OPTIONS),
-        "lab_order": f"{LAB_ORDER.first} then {LAB_ORDER.then} ({LAB_ORDER.kind})",
         "note": LAB_LEAVES_OUT,
     })
     return Outcome(result, report.write(data, report_dir), up.seconds_to_quorum, stack_up_s,
