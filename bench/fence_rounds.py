@@ -36,10 +36,10 @@ def main() -> None:
         results = twonode.rounds(twonode.place_stack(p), args.rounds)
     finally:
         lifecycle.down(args.lab)
-    print(f"{'round':>5} {'before':>7} {'fenced':>14} {'after':>7} {'fence s':>8} "
+    print(f"{'round':>5} {'DC':>6} {'before':>7} {'fenced':>14} {'after':>7} {'fence s':>8} "
           f"{'smtp down s':>11} {'round s':>8}  single survivor")
     for i, r in enumerate(results, 1):
-        print(f"{i:>5} {r.get('active_before') or '-':>7} {','.join(r['fenced']) or '-':>14} "
+        print(f"{i:>5} {r.get('dc_before') or '-':>6} {r.get('active_before') or '-':>7} {','.join(r['fenced']) or '-':>14} "
               f"{r.get('active_after') or '-':>7} {r['fence_s'] if r['fence_s'] is not None else '-':>8} "
               f"{r['downtime_s']['smtp'] if r['downtime_s']['smtp'] is not None else '-':>11} "
               f"{r['round_s']:>8}  {'yes' if r['single_survivor'] else 'NO: ' + '; '.join(r['violations'])}")

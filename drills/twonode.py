@@ -122,13 +122,17 @@ def place_stack(p: Prepared) -> engine.Target:
 
 
 def rounds(t: engine.Target, count: int, say=lambda m: None) -> list[dict]:
-    """``count`` link cuts; each result gains ``single_survivor`` (one node fenced, the other
-    serving the whole stack, no split brain, no mail lost)."""
+    """``count`` link cuts, each with the stack away from the DC (the DC fences first by
+    itself: it need not be elected); each result gains ``dc_before`` and
+    ``single_survivor`` (one node fenced, the other serving the whole stack, no split
+    brain, no mail lost)."""
     out = []
     for i in range(1, count + 1):
         say(f"round {i}/{count}")
         started = time.monotonic()
+        dc = _stack_away_from_dc(t.lab)
         r = engine.run(t, SCENARIOS["two-node-split"], say)
+        r["dc_before"] = dc
         r["round_s"] = round(time.monotonic() - started, 1)
         r["single_survivor"] = bool(
             r["passed"] and len(r["fenced"]) == 1 and r.get("active_after")
@@ -136,6 +140,23 @@ def rounds(t: engine.Target, count: int, say=lambda m: None) -> list[dict]:
         out.append(r)
         cluster.wait_for_quorum(t.lab.name, [n.name for n in t.lab.nodes], 150)
     return out
+
+
+def _stack_away_from_dc(lab: Lab) -> str | None:
+    """Move the stand-in off the DC (a move constraint, then cleared); returns the DC."""
+    view = cluster.crm_view(lab.name, "node1")
+    postfix = f"{standin.GROUP}-postfix"
+    if view.dc not in view.resources.get(postfix, []):
+        return view.dc
+    other = next(n.name for n in lab.nodes if n.name != view.dc)
+    crm = functools.partial(node_run, lab.name, "node1", timeout=30)
+    crm(["crm_resource", "--resource", standin.GROUP, "--move", "--node", other])
+    try:
+        cluster.wait_for(lambda: cluster.crm_view(lab.name, "node1").resources.get(postfix)
+                         == [other], 90, f"the stand-in moved to {other}")
+    finally:
+        crm(["crm_resource", "--resource", standin.GROUP, "--clear"])
+    return view.dc
 
 
 def race_note(p: Prepared) -> str:
