@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pacemail.lab import state
-from pacemail.lab.mailconf import DOVECOT_CONF, MAIL_ROOT, POSTFIX_MAIN  # noqa: F401 (vms/guest.py reads them here)
+from pacemail.lab.mailconf import MAIL_ROOT
 from pacemail.lab.nodes import node_run
 from pacemail.lab.topology import Lab
 

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from pacemail.agents.install import script
 from pacemail.lab import cluster, mailconf, net, power, provision, state, switchd
+from pacemail.lab.nodeinit import BOUND_DIRS, TMPFS_DIRS
 from pacemail.lab.nodes import node_run
 from pacemail.lab.topology import STATE_ROOT, Lab, check_name, netns_prefix
 
@@ -39,6 +40,7 @@ def up(name: str, size: int = 3, two_node: bool = False, fencing: bool = True,
        progress=lambda msg: None) -> UpResult:
     started = time.monotonic()
     lab = Lab(check_name(name), size, two_node)
+    _check_visible_in_nodes()
     down(name)
     try:
         (lab.dir / "bin").mkdir(parents=True)
@@ -122,6 +124,18 @@ def install_fence_agent() -> None:
         "fence_pacemail_lab, written by `pacemail lab up`",
         "from pacemail.lab.fence_agent import main\nsys.exit(main())\n"))
     FENCE_AGENT_PATH.chmod(0o755)
+
+
+def _check_visible_in_nodes() -> None:
+    """Nodes run this very pacemail: it must not live where a node mounts its own directory."""
+    import pacemail
+    private = [*BOUND_DIRS, *TMPFS_DIRS]
+    for path in (sys.prefix, os.path.dirname(os.path.abspath(pacemail.__file__))):
+        for top in private:
+            if path == top or path.startswith(top + "/"):
+                raise RuntimeError(
+                    f"pacemail is installed under {top} ({path}), which every lab node replaces "
+                    "with its own; install it elsewhere (e.g. clone the repository to /opt or /work)")
 
 
 def labs() -> list[str]:

@@ -4,7 +4,7 @@ Started by the lab's power switch as
 ``ip netns exec NS unshare --uts --mount --pid --fork --mount-proc python -m pacemail.lab.nodeinit LAB NODE``.
 It sets the hostname (Pacemaker names the node after it), binds the node's
 own directories over the system paths, mounts fresh tmpfs on /run, /dev/shm
-and /tmp (libqb IPC lives there), starts corosync, waits for it, starts
+(libqb IPC lives there), starts corosync, waits for it, starts
 pacemakerd, and then reaps orphans like any init. Killing this process with
 SIGKILL from outside kills the whole node at once: that is the power switch.
 """
@@ -29,8 +29,10 @@ BOUND_DIRS = (
     "/etc/dovecot", "/var/lib/dovecot", "/srv",
 )
 # mount point -> mode; /dev/shm must be world-writable: pacemaker's daemons run as
-# hacluster and create their libqb IPC ring buffers there.
-TMPFS_DIRS = {"/run": "755", "/dev/shm": "1777", "/tmp": "1777"}
+# hacluster and create their libqb IPC ring buffers there. /tmp stays the host's:
+# pacemail itself (its venv, the agents' interpreter) may live there, as in a CI
+# checkout, and a node must run the same pacemail the host does.
+TMPFS_DIRS = {"/run": "755", "/dev/shm": "1777"}
 RUN_DIRS = {  # created on the fresh /run: path -> (owner, group, mode)
     "/run/crm": ("hacluster", "haclient", 0o750),
     "/run/lock": ("root", "root", 0o1777),

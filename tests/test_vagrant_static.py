@@ -125,4 +125,5 @@ def test_vagrant_runs_bounded_in_the_namespace():
 def test_guest_mail_config_lets_the_private_network_relay():
     settings = guest.postfix_settings("198.18.1.0/24")
     assert settings["mynetworks"] == "127.0.0.0/8 198.18.1.0/24"
-    assert settings["virtual_mailbox_base"] == "/srv/mail"
+    assert settings["queue_directory"].startswith("/srv/mail/")  # queue survives a failover
+    assert settings["virtual_transport"].startswith("lmtp:")  # delivery through dovecot
