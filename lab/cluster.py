@@ -21,7 +21,7 @@ class ClusterView:
     quorate: bool = False
     dc: str | None = None
     online: list[str] = field(default_factory=list)
-    resources: dict[str, list[str]] = field(default_factory=dict)  # id -> nodes running it
+    resources: dict[str, list[str]] = field(default_factory=dict)  # id -> nodes running it (no pending op)
 
 
 def crm_view(lab: str, node: str, timeout: float = 10.0) -> ClusterView:
@@ -38,7 +38,9 @@ def crm_view(lab: str, node: str, timeout: float = 10.0) -> ClusterView:
     view.online = sorted(n.get("name") for n in root.iter("node")
                          if n.get("online") == "true" and n.get("name"))
     for rsc in root.iter("resource"):
-        if rsc.get("active") == "true":
+        # Pacemaker 2.1 records pending operations: a resource still starting shows as
+        # active with a pending attribute; it does not run there yet.
+        if rsc.get("active") == "true" and not rsc.get("pending"):
             view.resources[rsc.get("id")] = sorted(n.get("name") for n in rsc.iter("node"))
     return view
 

@@ -417,7 +417,9 @@ def test_drbd_84_path(direct):
         assert promotion_score(lab, "node1") == str(BEST)
         assert drbd(lab, "node1", "promote").returncode == OCF_SUCCESS
         assert monitor(lab, "node1").returncode == OCF_RUNNING_PROMOTED
-        assert on(lab, "node2", "drbdadm", "role", RES).stdout.strip() == "Secondary/Primary"
+        # node2 learns of the promotion over the replication link (a ping interval later)
+        cluster.wait_for(lambda: on(lab, "node2", "drbdadm", "role", RES).stdout.strip()
+                         == "Secondary/Primary", 10, "node2 seeing node1 Primary")
         assert drbd(lab, "node1", "demote").returncode == OCF_SUCCESS
         assert drbd(lab, "node2", "stop").returncode == OCF_SUCCESS
         monitor_until(lab, "node1", OCF_DEGRADED, "node1 noticing node2 gone")

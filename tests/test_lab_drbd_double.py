@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from pacemail.lab import cluster, net, switchd
+from pacemail.lab import cluster, net, power, switchd
 from pacemail.lab.nodes import node_run
 from pacemail.proc import CommandError
 
@@ -72,6 +72,7 @@ def test_a_second_primary_is_refused_while_connected(drbd_up):
 def test_a_partition_disconnects_the_peers(drbd_up):
     lab = drbd_up
     cluster.wait_for(lambda: connected_everywhere(lab), 10, "all DRBD peers connected")
+    before = power.init_pid(lab.name, "node3")
     net.partition(lab, [lab.node("node3")], [lab.node("node1"), lab.node("node2")])
     try:
         def node1_lost_node3():
@@ -82,7 +83,13 @@ def test_a_partition_disconnects_the_peers(drbd_up):
         assert conns["node2"]["connection-state"] == "Connected"
         assert conns["node3"]["peer_devices"][0]["peer-disk-state"] == "DUnknown"
     finally:
-        net.heal(lab)
+        # The majority fences node3 for leaving; that reboot can land after the heal.
+        # Wait for it (its init changes) so DRBD is not brought up on a node about to die.
+        try:
+            cluster.wait_for(lambda: power.init_pid(lab.name, "node3") != before, 45,
+                             "node3 fenced by the majority")
+        finally:
+            net.heal(lab)
         if not switchd.request(str(lab.switch_socket), "status", "node3")["status"] == "on":
             switchd.request(str(lab.switch_socket), "on", "node3")
         cluster.wait_for_quorum(lab.name, ["node1", "node2", "node3"], 120)
@@ -97,3 +104,8 @@ def test_promotion_needs_up_to_date_data(drbd_up):
     with pytest.raises(CommandError) as refused:
         drbd(lab, "node3", "drbdadm", "primary", RES)
     assert "UpToDate data" in refused.value.stderr
+    # Reconnecting resyncs node3 from its UpToDate peers: the shared lab is left clean.
+    drbd(lab, "node3", "drbdadm", "down", RES)
+    drbd(lab, "node3", "drbdadm", "up", RES)
+    cluster.wait_for(lambda: status(lab, "node3")["devices"][0]["disk-state"] == "UpToDate",
+                     10, "node3 resynced to UpToDate")
