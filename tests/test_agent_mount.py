@@ -211,7 +211,9 @@ def test_under_pacemaker_the_volume_is_mounted_on_one_node_and_released(lab, fs)
     try:
         where = cluster.wait_for(lambda: cluster.crm_view(lab.name, "node1").resources.get(rsc),
                                  60, f"{rsc} started")
-        assert mounted_on(lab, fs["device"]) == where
+        # Mounted on exactly the node Pacemaker names (the start may still be finishing).
+        cluster.wait_for(lambda: mounted_on(lab, fs["device"]) == where, 15,
+                         f"{fs['device']} mounted on {where} only")
     finally:
         pcs("resource", "delete", rsc, "--force")
         cluster.wait_for(lambda: mounted_on(lab, fs["device"]) == [], 30,
