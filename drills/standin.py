@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from pacemail.controller.description import NO_FAILBACK_STICKINESS
 from pacemail.lab import state
 from pacemail.lab.mailconf import MAIL_ROOT
 from pacemail.lab.nodes import node_run
@@ -19,6 +20,9 @@ from pacemail.lab.topology import Lab
 
 GROUP = "pm-drill-mail"
 MONITOR = "interval=2s"
+# pacemail's own default (failback: false): without stickiness, Pacemaker is free
+# to move the stack back, a second outage, when a fenced node rejoins.
+META = ("meta", f"resource-stickiness={NO_FAILBACK_STICKINESS}")
 
 
 @dataclass(frozen=True)
@@ -41,9 +45,10 @@ def place(lab: Lab, address: str) -> Stack:
         (ids[3], "ocf:heartbeat:dovecot", "config_file=/etc/dovecot/dovecot.conf"),
     )
     for rid, agent, *params in specs[:2]:
-        pcs("resource", "create", rid, agent, *params, "op", "monitor", MONITOR, "--group", GROUP)
+        pcs("resource", "create", rid, agent, *params, "op", "monitor", MONITOR, *META,
+            "--group", GROUP)
     for rid, agent, *params in specs[2:]:  # each on top of the VIP, independent of the other
-        pcs("resource", "create", rid, agent, *params, "op", "monitor", MONITOR)
+        pcs("resource", "create", rid, agent, *params, "op", "monitor", MONITOR, *META)
         pcs("constraint", "colocation", "add", rid, "with", GROUP, "INFINITY")
         pcs("constraint", "order", GROUP, "then", rid)
     return Stack(address, ids, "stand-in")

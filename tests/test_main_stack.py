@@ -3,7 +3,8 @@
 The template goes in as the main job applies it (:func:`mainjob.lab_description`):
 ``pacemail apply`` through node1, then the whole stack must run on one node,
 started in the tree's order, and answer SMTP and IMAP on the mail VIP from the
-client namespace; ``power-off-active`` must lose no message. Afterwards every
+client namespace; a killed postfix or dovecot master is restarted in place,
+and ``power-off-active`` must lose no message. Afterwards every
 pm- element is removed again (the stack stopped first, in order) and the three
 nodes are online, for the tests that follow.
 """
@@ -91,6 +92,19 @@ def test_smtp_and_imap_answer_on_the_mail_vip_from_the_client(lab, stack):
     smtp, imap = done.stdout.splitlines()
     assert smtp.startswith("220 ")
     assert imap.startswith("* OK")
+
+
+@pytest.mark.parametrize("name, down, up", [("kill-postfix", "smtp", "imap"),
+                                            ("kill-dovecot", "imap", "smtp")])
+def test_a_killed_daemon_is_restarted_in_place(lab, stack, name, down, up):
+    t, node = stack
+    r = engine.run(t, SCENARIOS[name], print)
+    assert r["lost"] == 0, r["lost_numbers"]
+    assert r["violations"] == [] and r["passed"]
+    assert r["accepted"] > 0 and r["delivered"] == r["accepted"]
+    assert r["active_before"] == r["active_after"] == node and r["fenced"] == []
+    assert r["downtime_s"][down] > 0.5 and r["detect_s"] is not None
+    assert r["downtime_s"][up] is not None and r["downtime_s"][up] < r["downtime_s"][down]
 
 
 def test_power_off_active_loses_nothing(lab, stack):
