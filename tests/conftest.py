@@ -3,7 +3,7 @@
 Tests that need the lab take the ``lab`` fixture; it skips with the reason
 when this machine cannot run one (not root, Debian cluster packages missing).
 The first test that asks starts a fresh 3-node lab (clearing a stale one left
-by an earlier run); the session ends by taking it down.
+by an earlier run); the session ends by taking it down, unless PACEMAIL_TEST_KEEP_LAB is set.
 """
 
 from __future__ import annotations
@@ -37,4 +37,7 @@ def lab():
     result = lifecycle.up(LAB_NAME, 3)
     print(f"\nlab {LAB_NAME}: quorum and DC after {result.seconds_to_quorum:.1f}s")
     yield result.lab
+    if os.environ.get("PACEMAIL_TEST_KEEP_LAB"):   # left up to look at after a failure
+        print(f"\nlab {LAB_NAME} left up (PACEMAIL_TEST_KEEP_LAB); `pacemail lab down --name {LAB_NAME}`")
+        return
     lifecycle.down(LAB_NAME)
