@@ -18,8 +18,7 @@ from pathlib import Path
 import yaml
 from lxml import etree
 
-from pacemail.controller import apply, live, merge, patch
-from pacemail.controller.build import SCHEMA
+from pacemail.controller import apply, live, merge
 from pacemail.controller.cibxml import MARK
 from pacemail.controller.description import parse
 
@@ -51,24 +50,9 @@ def crm_text() -> str:
 
 
 def clear(run) -> None:
-    """Remove every pacemail-owned element (what either tool made); retried while probes
-    move the CIB's version."""
-    for _ in range(50):
-        try:
-            return _clear_once(run)
-        except live.Conflict:
-            time.sleep(0.2)
-    raise RuntimeError("the CIB kept moving")
-
-
-def _clear_once(run) -> None:
-    current = live.get_cib(run=run)
-    empty = etree.fromstring(f'<cib validate-with="{SCHEMA}"><configuration>'.encode() + b"".join(
-        f"<{s}/>".encode() for s in merge.SECTIONS) + b"</configuration></cib>")
-    merged = merge.merge(etree.fromstring(current), empty)
-    if merged.edits:
-        live.push_patch(patch.patchset(etree.fromstring(current), merged.cib, live.cib_header(run=run)),
-                        run=run)
+    """Remove every pacemail-owned element (what either tool made)."""
+    if not apply.remove_owned(attempts=50, run=run):
+        raise RuntimeError("the CIB kept moving")
 
 
 def settle(run) -> None:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from lxml import etree
 
 from pacemail.controller import live, merge, patch
+from pacemail.controller.build import SCHEMA
 from pacemail.controller.model import Description
 from pacemail.controller.plan import Plan, make_plan
 from pacemail.proc import run as local_run
@@ -98,6 +99,24 @@ def push_at_epoch(old: bytes, new: bytes, *, run: live.Runner = local_run) -> bo
             return True
         except live.Conflict:
             continue
+    return False
+
+
+def remove_owned(*, attempts: int = 10, run: live.Runner = local_run) -> bool:
+    """Remove every element pacemail owns (and nothing else), epoch-safe like an apply.
+
+    The merge with an empty configuration drops exactly the owned elements; the
+    push is retried on a fresh read while the epoch moves. False when it kept moving.
+    """
+    empty = etree.Element("cib", {"validate-with": SCHEMA})
+    configuration = etree.SubElement(empty, "configuration")
+    for section in merge.SECTIONS:
+        etree.SubElement(configuration, section)
+    for _ in range(attempts):
+        current = live.get_cib(run=run)
+        merged = merge.merge(etree.fromstring(current), empty)
+        if not merged.edits or push_at_epoch(current, etree.tostring(merged.cib), run=run):
+            return True
     return False
 
 

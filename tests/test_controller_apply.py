@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from pacemail.controller import apply, live, merge, patch
-from pacemail.controller.build import SCHEMA
+from pacemail.controller import apply, live, merge
 from pacemail.controller.description import parse
 from pacemail.lab import cluster
 from pacemail.lab.nodes import node_run
@@ -42,14 +41,7 @@ def description(fake: str = "1", extra_primitive: str = "", state: str = "a"):
 def node(lab):
     run = functools.partial(node_run, lab.name, "node1")
     yield run
-    # remove what pacemail made: the merge with a description-free CIB drops every pm- element
-    current = live.get_cib(run=run)
-    empty = etree.fromstring(f'<cib validate-with="{SCHEMA}"><configuration>'.encode() + b"".join(
-        f"<{s}/>".encode() for s in merge.SECTIONS) + b"</configuration></cib>")
-    merged = merge.merge(etree.fromstring(current), empty)
-    if merged.edits:
-        live.push_patch(patch.patchset(etree.fromstring(current), merged.cib, live.cib_header(run=run)),
-                        run=run)
+    assert apply.remove_owned(run=run)   # what pacemail made, and only that
     cluster.wait_for_quorum(lab.name, ["node1", "node2", "node3"], 60)
 
 
