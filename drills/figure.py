@@ -67,7 +67,7 @@ def svg(run: dict) -> str:
     height = top + row * len(rows) + 50
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{left + width + 30}" height="{height}" '
            'font-family="sans-serif" font-size="11">',
-           f'<rect width="100%" height="100%" fill="white"/>',
+           '<rect width="100%" height="100%" fill="white"/>',
            f'<text x="10" y="18" font-size="14" font-weight="bold">{escape(_title(run))}</text>',
            f'<text x="10" y="34">{escape(_subtitle(run))}</text>']
     previous_node = None

@@ -13,7 +13,7 @@ import time
 import xml.etree.ElementTree as ET
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from pacemail.agents import drbd_policy as policy
@@ -23,7 +23,7 @@ from pacemail.agents.ocf import (
     OCF_DEGRADED, OCF_DEGRADED_PROMOTED, OCF_ERR_CONFIGURED, OCF_ERR_GENERIC,
     OCF_FAILED_PROMOTED, OCF_NOT_RUNNING, OCF_RUNNING_PROMOTED, OCF_SUCCESS,
 )
-from pacemail.lab import cluster, net, power, state as lab_state, switchd
+from pacemail.lab import cluster, net, power, switchd
 from pacemail.lab.nodes import NodeDown, node_run
 from pacemail.proc import CommandError
 
