@@ -25,6 +25,10 @@ transient attribute the DRBD agent sets from its monitor (``crm_attribute
 (10000 with every peer known, 1000 with a peer unknown; Consistent gets a
 lower score or none, Outdated and Inconsistent none). The deletion is an epoch-guarded patch of the CIB judged, so a
 handler fencing again in between wins.
+
+Every node also keeps its own fence device secrets in place (the CIB holds
+only ``lrm://``; see :mod:`pacemail.fencing.cibsecrets`): :func:`record_secrets`
+turns what a sync did into log lines, a problem logged once until it changes.
 """
 
 from __future__ import annotations
@@ -99,6 +103,7 @@ class State:
     last_apply_time: float | None = None
     last_apply_ok: bool | None = None
     fences_cleared: int = 0
+    secret_problems: tuple[str, ...] = ()    # this node's secrets not installed, and why
 
 
 def is_dc(reading: Reading) -> bool:
@@ -158,6 +163,17 @@ def record(state: State, results: tuple[Result, ...], now: float) -> tuple[State
         if not r.ok:
             state = replace(state, checked=None)
     return state, tuple(log)
+
+
+def record_secrets(state: State, installed: tuple[str, ...], removed: tuple[str, ...],
+                   problems: tuple[str, ...]) -> tuple[State, tuple[str, ...]]:
+    """Log lines for a secret sync on this node: each change, each new or resolved problem."""
+    log = [f"secret {what}: installed" for what in installed]
+    log += [f"secret {what}: removed (no longer in the description)" for what in removed]
+    log += [f"secret problem: {p}" for p in problems if p not in state.secret_problems]
+    if state.secret_problems and not problems:
+        log.append("secret problems resolved")
+    return replace(state, secret_problems=problems), tuple(log)
 
 
 def failed(state: State) -> State:
@@ -240,6 +256,8 @@ def metrics(state: State) -> str:
         ("fence_constraints", "gauge", "DRBD fence constraints in the CIB (DC).", len(state.fences)),
         ("fence_constraints_cleared_total", "counter", "Stale DRBD fence constraints removed.",
          state.fences_cleared),
+        ("secret_problems", "gauge", "Fence device secrets this node could not install.",
+         len(state.secret_problems)),
     ]
     out = []
     for name, kind, text, value in rows:

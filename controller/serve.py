@@ -3,7 +3,8 @@
 The decisions are ``daemon.py``'s; this module only does what they need done.
 A cycle that cannot read the cluster (CIB manager restarting, DC moving,
 pacemaker down) is logged and retried with a doubling pause up to
-``MAX_BACKOFF``; the loop never ends on an error. ``/metrics`` serves the
+``MAX_BACKOFF``; the loop never ends on an error. Each cycle first syncs this
+node's fence device secrets (local files; no cluster needed). ``/metrics`` serves the
 Prometheus text, ``/healthz`` 200 after a good cycle and 503 otherwise, from
 a thread of :mod:`http.server`.
 """
@@ -15,10 +16,12 @@ import logging
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 from lxml import etree
 
 from pacemail.controller import apply, daemon, live, merge, status
+from pacemail.fencing import cibsecrets
 from pacemail.proc import run as local_run
 
 MAX_BACKOFF = 60.0
@@ -62,12 +65,25 @@ def clear_fence(action: daemon.ClearFence, *, run: live.Runner = local_run) -> t
 class Daemon:
     """The loop; ``state`` is replaced (never mutated) so the HTTP thread reads a whole one."""
 
-    def __init__(self, config: daemon.Config, interval: float, run: live.Runner = local_run):
+    def __init__(self, config: daemon.Config, interval: float, run: live.Runner = local_run,
+                 secrets_dir: Path = cibsecrets.SECRETS_DIR):
         self.config, self.interval, self.run = config, interval, run
+        self.secrets_dir = secrets_dir
         self.state = daemon.State()
         self.stopping = threading.Event()
 
+    def sync_secrets(self) -> None:
+        d = self.config.description
+        done, problems = cibsecrets.install_all(d, self.secrets_dir)
+        removed = cibsecrets.remove_stale(d, self.secrets_dir)
+        self.state, lines = daemon.record_secrets(
+            self.state, tuple(f"{i.secret.param} of {i.secret.resource}" for i in done if i.changed),
+            tuple(f"{s.param} of {s.resource}" for s in removed), tuple(p.message for p in problems))
+        for line in lines:
+            (log.warning if line.startswith("secret problem") else log.info)(line)
+
     def cycle(self) -> None:
+        self.sync_secrets()
         reading = read(self.state, run=self.run)
         actions, state, lines = daemon.decide(self.state, reading, self.config)
         results = tuple(execute(a, self.config, run=self.run) for a in actions)

@@ -8,9 +8,12 @@ and copies them to the other nodes over ssh (pssh, pdsh or ssh as root), and
 takes the value on its command line (seen by ``ps``). pacemail does neither:
 :func:`install_all` (``pacemail fencing secrets DESCRIPTION``) runs on each
 node, reads the root-only file the description names (each node has its own
-copy, deployed like any root-only key) and writes that node's two files. No
-secret value is ever returned, printed or logged: results name the resource,
-the parameter and the source file only.
+copy, deployed like any root-only key) and writes that node's two files; the
+controller daemon does the same every cycle on its node. Secrets of pacemail's
+resources (``pm-*``) the description no longer has are removed; other
+resources' secrets are not pacemail's and are never touched. No secret value
+is ever returned, printed or logged: results name the resource, the parameter
+and the source file only.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from pacemail.controller.cibxml import owned_id
+from pacemail.controller.cibxml import PREFIX, owned_id
 from pacemail.controller.model import Description
 from pacemail.controller.problems import Location, Problem, Severity
 
@@ -84,6 +87,25 @@ def install(secret: Secret, value: str, root: Path = SECRETS_DIR) -> bool:
     _write(target, value + "\n")
     _write(sign, signature(value) + "\n")
     return True
+
+
+def remove_stale(d: Description, root: Path = SECRETS_DIR) -> list[Secret]:
+    """Delete the secret files of pacemail resources that ``d`` does not give that secret."""
+    keep = {(s.resource, s.param) for s in wanted(d)}
+    removed = []
+    for directory in sorted(root.glob(PREFIX + "*")) if root.is_dir() else ():
+        if directory.is_symlink() or not directory.is_dir():
+            continue
+        for value in sorted(directory.iterdir()):
+            param = value.name.removesuffix(".sign")
+            if (directory.name, param) in keep or param.startswith("."):
+                continue
+            value.unlink()
+            if not value.name.endswith(".sign"):
+                removed.append(Secret(directory.name, param, ""))
+        if not any(directory.iterdir()):
+            directory.rmdir()
+    return removed
 
 
 def install_all(d: Description, root: Path = SECRETS_DIR) -> tuple[list[Installed], list[Problem]]:

@@ -194,6 +194,46 @@ def test_a_secret_file_others_can_read_is_refused_without_showing_it(tmp_path):
     assert SECRET not in str(problems[0]) and not (tmp_path / "secrets").exists()
 
 
+def test_secrets_the_description_dropped_are_removed_and_foreign_ones_kept(tmp_path):
+    d = load(secret_description(tmp_path)).description
+    root = tmp_path / "secrets"
+    cibsecrets.install_all(d, root)
+    for rid, param in (("pm-fence-old", "password"), ("pm-fence-node1", "login"),
+                       ("fence-by-hand", "password")):
+        (root / rid).mkdir(exist_ok=True)
+        (root / rid / param).write_text("x\n")
+        (root / rid / f"{param}.sign").write_text("y\n")
+    removed = cibsecrets.remove_stale(d, root)
+    assert sorted((s.resource, s.param) for s in removed) == [("pm-fence-node1", "login"),
+                                                             ("pm-fence-old", "password")]
+    assert not (root / "pm-fence-old").exists()
+    assert sorted(p.name for p in (root / "pm-fence-node1").iterdir()) == ["password", "password.sign"]
+    assert (root / "fence-by-hand" / "password").exists()      # not pacemail's
+    assert cibsecrets.remove_stale(d, root) == []
+
+
+def test_the_daemon_installs_this_nodes_secrets_and_logs_a_problem_once(tmp_path):
+    from pacemail.controller import daemon, serve
+
+    desc = secret_description(tmp_path)
+    source = tmp_path / "ipmi-pass"
+    d = serve.Daemon(daemon.Config(load(desc).description), 1.0, secrets_dir=tmp_path / "s")
+    d.sync_secrets()
+    assert (tmp_path / "s" / "pm-fence-node1" / "password").read_text() == SECRET + "\n"
+    assert d.state.secret_problems == ()
+    source.chmod(0o644)
+    with pytest.MonkeyPatch.context() as mp:
+        lines = []
+        mp.setattr(serve.log, "warning", lambda msg, *a: lines.append(msg))
+        d.sync_secrets()
+        d.sync_secrets()
+    assert len(lines) == 1 and "readable by root only" in lines[0] and SECRET not in lines[0]
+    assert "pacemail_controller_secret_problems 1\n" in daemon.metrics(d.state)
+    source.chmod(0o600)
+    d.sync_secrets()
+    assert d.state.secret_problems == ()
+
+
 @pytest.mark.skipif(shutil.which("cibadmin") is None, reason="pacemaker CLI tools not installed")
 def test_render_plan_apply_and_secrets_never_print_the_secret(tmp_path):
     desc = secret_description(tmp_path)

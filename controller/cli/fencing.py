@@ -134,8 +134,9 @@ def secrets_cmd(description, secrets_dir):
     """Install this node's fence device secrets from DESCRIPTION's root-only files.
 
     Run on every node (the CIB holds only `lrm://`; each node keeps its own
-    copy of the secret files Pacemaker reads). Prints what was installed,
-    never a value. Exit 0 all installed, 1 any problem.
+    copy of the secret files Pacemaker reads; `pacemail controller run` keeps
+    them in place too). Removes the secrets of pacemail's resources the
+    description no longer has. Prints what was installed, never a value. Exit 0 all installed, 1 any problem.
     """
     from pathlib import Path
 
@@ -148,5 +149,7 @@ def secrets_cmd(description, secrets_dir):
     for i in done:
         state = "installed" if i.changed else "unchanged"
         click.echo(f"{i.secret.resource} {i.secret.param}: {state} (from {i.secret.source})")
+    for s in cibsecrets.remove_stale(d, root):
+        click.echo(f"{s.resource} {s.param}: removed (no longer in the description)")
     print_problems(problems)
     sys.exit(1 if problems else 0)
