@@ -15,8 +15,8 @@ import re
 
 import pytest
 
-from pacemail.drills import engine, mainjob, target
-from pacemail.drills.scenarios import SCENARIOS
+from pacemail.drills import engine, mainjob, report, target
+from pacemail.drills.scenarios import SCENARIOS, sequence
 from pacemail.lab import cluster
 from pacemail.lab.nodes import node_run
 
@@ -118,3 +118,23 @@ def test_power_off_active_loses_nothing(lab, stack):
     assert node in r["fenced"] and r["fence_s"] is not None
     assert r["downtime_s"]["smtp"] > 0.5 and r["downtime_s"]["imap"] > 0.5
     assert r["recover_s"] >= r["fence_s"] and r["passed"]
+
+
+def test_random_faults_in_sequence_each_recover_and_lose_nothing(lab, stack, tmp_path):
+    """Last in this module: it leaves the stack wherever the faults took it."""
+    t, _ = stack
+    plan = sequence("random", lab, 3, seed=11)
+    runs = []
+    for s in plan:
+        runs.append(engine.run(t, s, print))
+        r = runs[-1]
+        assert r["lost"] == 0 and r["violations"] == [] and r["passed"], (s.name, r)
+        assert r["delivered"] == r["accepted"] > 0
+        assert mainjob.running_on(lab, t.stack.resources)     # whole again before the next fault
+    data = report.build(runs, {"scenario": "random", "seed": 11})
+    assert [r["scenario"] for r in data["runs"]] == [s.name for s in plan]
+    summary = data["summary"]
+    assert summary["runs"] == summary["passed"] == 3 and summary["lost"] == summary["violations"] == 0
+    assert summary["downtime_imap"]["n"] == 3 and summary["downtime_imap"]["median"] > 0.5
+    text = report.write(data, tmp_path)["markdown"].read_text()
+    assert all(f"| {s.name} |" in text for s in plan)            # a row per fault
