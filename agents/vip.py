@@ -190,7 +190,7 @@ AGENT = Agent(
         Param("check_duplicate", "boolean", default=True,
               shortdesc="Refuse an address another host uses",
               longdesc="Before adding the address, make sure no other host answers for "
-                       "it: IPv4 sends RFC 5227 ARP probes (about one second), IPv6 waits "
+                       "it: IPv4 sends RFC 5227 ARP probes (0.4 s), IPv6 waits "
                        "for the kernel's duplicate address detection. false skips both "
                        "(IPv6 addresses are then added with nodad)."),
     ],
