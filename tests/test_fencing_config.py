@@ -128,6 +128,25 @@ def test_metadata_check_is_exact():
     assert device_problems([("ip", "a"), ("pcmk_delay_min", "1")])[0].startswith("'pcmk_delay_min' is not a fencer")
 
 
+def test_agent_metadata_is_cached_until_the_agent_changes(tmp_path, monkeypatch):
+    calls = tmp_path / "calls"
+    agent = tmp_path / "fence_x"
+    agent.write_text(f"#!/bin/sh\necho run >> {calls}\ncat <<'EOF'\n{METADATA}\nEOF\n")
+    agent.chmod(0o755)
+    monkeypatch.setattr(fencecheck, "METADATA_CACHE", tmp_path / "cache")
+    argv = [str(agent), "-o", "metadata"]
+    first = fencecheck._metadata(argv)
+    assert first == fencecheck._metadata(argv) and "ip" in first
+    assert calls.read_text().count("run") == 1                   # the second came from the cache
+    agent.write_text(agent.read_text().replace('name="auth"', 'name="authtype"'))   # upgraded
+    assert "authtype" in fencecheck._metadata(argv) and calls.read_text().count("run") == 2
+    broken = tmp_path / "fence_broken"
+    broken.write_text("#!/bin/sh\necho '<not-xml'\n")
+    broken.chmod(0o755)
+    assert fencecheck._metadata([str(broken), "-o", "metadata"]) is None
+    assert not list((tmp_path / "cache").glob("fence_broken-*"))   # never cached
+
+
 INSTALLED = [a for a in ("fence_ipmilan", "fence_virsh", "fence_vbox", "fence_sbd")
              if (fencecheck.AGENT_DIR / a).is_file()]
 
