@@ -3,7 +3,9 @@
 The template goes in as the main job applies it (:func:`mainjob.lab_description`):
 ``pacemail apply`` through node1, then the whole stack must run on one node,
 started in the tree's order, and answer SMTP and IMAP on the mail VIP from the
-client namespace; a killed postfix or dovecot master is restarted in place,
+client namespace; the controller daemon clears a DRBD fence constraint left
+behind while every peer is UpToDate; a killed postfix or dovecot master is
+restarted in place,
 and ``power-off-active`` must lose no message. Afterwards every
 pm- element is removed again (the stack stopped first, in order) and the three
 nodes are online, for the tests that follow.
@@ -11,12 +13,15 @@ nodes are online, for the tests that follow.
 
 from __future__ import annotations
 
+import functools
 import re
 
 import pytest
 
+from pacemail.controller import daemon, serve
 from pacemail.drills import engine, mainjob, report, target
 from pacemail.drills.scenarios import SCENARIOS, sequence
+from pacemail.fencing.constraint import Fence, constraint_id
 from pacemail.lab import cluster
 from pacemail.lab.nodes import node_run
 
@@ -92,6 +97,25 @@ def test_smtp_and_imap_answer_on_the_mail_vip_from_the_client(lab, stack):
     smtp, imap = done.stdout.splitlines()
     assert smtp.startswith("220 ")
     assert imap.startswith("* OK")
+
+
+def test_the_daemon_clears_a_drbd_fence_once_the_peers_are_up_to_date(lab, stack, tmp_path):
+    """What a fence-peer handler leaves when its unfence counterpart failed (drbd-utils #11)."""
+    t, node = stack
+    dc = cluster.wait_for_quorum(lab.name, [n.name for n in lab.nodes], 60).dc
+    run = functools.partial(node_run, lab.name, dc)
+    fence = Fence("mail", "pm-drbd-clone", frozenset({node}))
+    run(["cibadmin", "--create", "-o", "constraints", "--xml-text", fence.xml()], timeout=30)
+    d = serve.Daemon(daemon.Config(mainjob.lab_description()), 1.0, run=run, secrets_dir=tmp_path)
+
+    def cleared():
+        d.cycle()
+        return d.state.fences_cleared
+
+    cluster.wait_for(cleared, 60, "the stale fence cleared", interval=1.0)
+    assert constraint_id("mail", "pm-drbd-clone") not in run(
+        ["cibadmin", "--query", "--scope", "constraints"], timeout=30).stdout
+    assert mainjob.running_on(lab, t.stack.resources) == node      # nothing moved
 
 
 @pytest.mark.parametrize("name, down, up", [("kill-postfix", "smtp", "imap"),
