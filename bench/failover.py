@@ -20,7 +20,7 @@ from pathlib import Path
 
 from pacemail.drills import engine, mainjob, report, stats, target
 from pacemail.drills.scenarios import SCENARIOS
-from pacemail.lab import cluster, lifecycle
+from pacemail.lab import cluster, lifecycle, proxysql
 
 PARTS = ("detect", "fence", "starts", "client", "smtp down", "imap down")
 
@@ -41,7 +41,8 @@ def main() -> None:
     ap.add_argument("--report", type=Path, default=Path("reports"))
     args = ap.parse_args()
     lab = lifecycle.up(args.lab, 3).lab
-    t = target.pacemail_target(lab.name, mainjob.lab_description())
+    proxysql.start_database(lab)
+    t = target.pacemail_target(lab.name, mainjob.lab_description(lab.name))
     cluster.wait_for(lambda: mainjob.running_on(lab, t.stack.resources), mainjob.STACK_WAIT_S,
                      "the mail stack on one node", interval=1.0)
     print("| run | " + " | ".join(PARTS) + " | lost | verdict |")

@@ -6,9 +6,10 @@ postfix, dovecot under pacemail's own agents, the template's fence devices),
 a wait until the whole stack runs on one node, the ``power-off-active`` drill
 with the SMTP/IMAP workload and the invariant sampler, and the report.
 
-The lab runs the template without its ProxySQL service (:data:`LAB_LEAVES_OUT`
-says why) and with ``stonith-action=off`` (:data:`LAB_OPTIONS`); the output
-and the report say so.
+The lab runs the template with two differences, printed and written into the
+report: ``stonith-action=off`` (:data:`LAB_OPTIONS`), and ProxySQL as the lab's
+test double with the lab's paths (:data:`LAB_PROXYSQL`), in front of a real
+MariaDB in the client namespace (:mod:`pacemail.lab.proxysql`).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from pathlib import Path
 
 from pacemail.drills import engine, report, target
 from pacemail.drills.scenarios import SCENARIOS
-from pacemail.lab import cluster, lifecycle
+from pacemail.lab import cluster, lifecycle, proxysql, state
 
 TEMPLATE = "mail-3node.yaml"
 SCENARIO = "power-off-active"
@@ -29,10 +30,10 @@ STACK_WAIT_S = 120.0
 # A fenced lab node is power-cycled in an instant (real hardware takes minutes) and wins the
 # promotion back before the survivors' DRBD does; powered off it stays down, as a dead machine.
 LAB_OPTIONS = (("stonith-action", "off"),)
-LAB_LEAVES_OUT = (
-    "ProxySQL is left out in the lab: the lab does not yet provide the ProxySQL test double, "
-    "its admin password file and a MariaDB backend on every node, so the template's proxysql "
-    "resource could not start there"
+LAB_PROXYSQL = (
+    "ProxySQL is the lab's test double (the real binary is not packaged for Debian), run as "
+    "binary=<lab>/bin/proxysql with config " + proxysql.CONFIG + " (each node's own), in front "
+    "of one MariaDB in the client namespace"
 )
 
 
@@ -45,8 +46,8 @@ class Outcome:
     notes: list[str]
 
 
-def lab_description():
-    """The template as the lab runs it: without ProxySQL, and fencing powers off."""
+def lab_description(lab_name: str):
+    """The template as lab ``lab_name`` runs it: ProxySQL's double, and fencing powers off."""
     from pacemail.controller import description  # lxml only on this path
     from pacemail.controller.problems import errors
 
@@ -56,7 +57,11 @@ def lab_description():
         raise RuntimeError(f"{TEMPLATE}: " + "; ".join(str(p) for p in errors(parsed.problems)))
     d = parsed.description
     options = tuple(o for o in d.options if o[0] not in dict(LAB_OPTIONS)) + LAB_OPTIONS
-    return dataclasses.replace(d, proxysql=None, options=options)
+    lab = state.load(lab_name)
+    params = tuple(p for p in d.proxysql.params if p[0] != "binary")
+    params += (("binary", str(proxysql.binary(lab))),)
+    return dataclasses.replace(d, options=options, proxysql=dataclasses.replace(
+        d.proxysql, config=proxysql.CONFIG, params=params))
 
 
 def running_on(lab, ids: tuple[str, ...]) -> str | None:
@@ -71,11 +76,13 @@ def running_on(lab, ids: tuple[str, ...]) -> str | None:
 
 
 def run(lab_name: str, report_dir: Path, progress=lambda msg: None) -> Outcome:
-    d = lab_description()
-    progress(f"NOTE: {LAB_LEAVES_OUT}")
+    progress(f"NOTE: {LAB_PROXYSQL}")
     progress("bringing the lab up (3 nodes, STONITH on)")
     up = lifecycle.up(lab_name, 3, progress=progress)
     progress(f"lab up: quorum and DC after {up.seconds_to_quorum:.1f}s")
+    d = lab_description(up.lab.name)
+    proxysql.start_database(up.lab)
+    progress("user database (MariaDB) up in the client namespace, for ProxySQL")
 
     applied_at = time.monotonic()
     t = target.pacemail_target(up.lab.name, d)
@@ -91,9 +98,10 @@ def run(lab_name: str, report_dir: Path, progress=lambda msg: None) -> Outcome:
         "lab_up_s": round(up.seconds_to_quorum, 1),
         "stack_up_s": round(stack_up_s, 1),
         "stack": f"pacemail: {TEMPLATE} applied with pacemail apply (ocf:pacemail:drbd "
-                 f"promotable -> mount -> vip {t.stack.address} -> postfix, dovecot)",
+                 f"promotable -> mount -> vip {t.stack.address} -> postfix, dovecot; "
+                 f"proxysql on its own VIP)",
         "lab_options": dict(LAB_OPTIONS),
-        "note": LAB_LEAVES_OUT,
+        "note": LAB_PROXYSQL,
     })
     return Outcome(result, report.write(data, report_dir), up.seconds_to_quorum, stack_up_s,
-                   [LAB_LEAVES_OUT])
+                   [LAB_PROXYSQL])

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pacemail.agents.install import script
-from pacemail.lab import cluster, mailconf, net, power, provision, state, switchd
+from pacemail.lab import cluster, mailconf, net, power, provision, proxysql, state, switchd
 from pacemail.lab.nodeinit import BOUND_DIRS, TMPFS_DIRS
 from pacemail.lab.nodes import node_run
 from pacemail.lab.topology import STATE_ROOT, Lab, check_name, netns_prefix
@@ -48,6 +48,7 @@ def up(name: str, size: int = 3, two_node: bool = False, fencing: bool = True,
         for node in lab.nodes:
             provision.node_dirs(lab, node, authkey)
         mailconf.configure_nodes(lab)
+        proxysql.configure_nodes(lab)
         device = provision.mail_volume(lab)
         mailconf.prepare_volume(device)
         provision.drbd_double(lab, device)

@@ -26,7 +26,7 @@ from pacemail.proc import CommandError, run
 BOUND_DIRS = (
     "/etc/corosync", "/var/lib/corosync", "/var/lib/pacemaker", "/var/log",
     "/etc/postfix", "/var/spool/postfix", "/var/lib/postfix",
-    "/etc/dovecot", "/var/lib/dovecot", "/srv",
+    "/etc/dovecot", "/var/lib/dovecot", "/srv", "/etc/pacemail", "/var/lib/proxysql",
 )
 # mount point -> mode; /dev/shm must be world-writable: pacemaker's daemons run as
 # hacluster and create their libqb IPC ring buffers there. /tmp stays the host's:

@@ -27,10 +27,11 @@ from pacemail.agents.proxysql_status import STATUSES, writer_verdict
 from pacemail.lab import cluster
 from pacemail.lab.nodes import node_run
 
-import mariadb_backend
+from pacemail.lab import mariadb as mariadb_backend
+from pacemail.lab import proxysql as lab_proxysql
 from ocf_node import exit_reasons, run_action
 
-DOUBLE = Path(__file__).resolve().parent.parent / "lab" / "proxysql_double.py"
+DOUBLE = lab_proxysql.DOUBLE
 BACKEND_ADDRESS = "198.18.0.200"
 WRITER_PORT, READER_PORT = 3306, 3307
 ADMIN_PASSWORD, PROBE_PASSWORD = "adm-S3cret", "probe-S3cret"
@@ -132,13 +133,10 @@ def backends(lab):
 
 @pytest.fixture(scope="module")
 def setup(lab, backends):
-    """Config, datadir and password files of one instance; the double as the lab's bin/proxysql."""
+    """Config, datadir and password files of one instance; the double `lab up` installs."""
     top = lab.dir / "proxysql"
     top.mkdir(exist_ok=True)
-    binary = lab.dir / "bin" / "proxysql"
-    binary.write_text(f"#!{sys.executable}\n# ProxySQL test double\nimport runpy\n"
-                      f"runpy.run_path({str(DOUBLE)!r}, run_name='__main__')\n")
-    binary.chmod(0o755)
+    binary = lab_proxysql.binary(lab)
     (top / "proxysql.cnf").write_text(CONFIG.format(admin_password=ADMIN_PASSWORD))
     for name, secret in (("admin.pw", ADMIN_PASSWORD), ("probe.pw", PROBE_PASSWORD)):
         path = top / name

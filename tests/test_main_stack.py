@@ -2,8 +2,8 @@
 
 The template goes in as the main job applies it (:func:`mainjob.lab_description`):
 ``pacemail apply`` through node1, then the whole stack must run on one node,
-started in the tree's order, and answer SMTP and IMAP on the mail VIP from the
-client namespace; the controller daemon clears a DRBD fence constraint left
+started in the tree's order, and answer SMTP and IMAP on the mail VIP and SQL
+on ProxySQL's VIP from the client namespace; the controller daemon clears a DRBD fence constraint left
 behind while every peer is UpToDate; a killed postfix or dovecot master is
 restarted in place,
 and ``power-off-active`` must lose no message. Afterwards every
@@ -22,7 +22,7 @@ from pacemail.controller import daemon, serve
 from pacemail.drills import engine, mainjob, report, target
 from pacemail.drills.scenarios import SCENARIOS, sequence
 from pacemail.fencing.constraint import Fence, constraint_id
-from pacemail.lab import cluster
+from pacemail.lab import cluster, proxysql
 from pacemail.lab.nodes import node_run
 
 from mail_lab import in_client
@@ -37,13 +37,17 @@ STARTED = re.compile(r"^(\w+ +\d+ [\d:.]+) .*Result of (start|promote) operation
 
 @pytest.fixture(scope="module")
 def stack(lab):
-    t = target.pacemail_target(lab.name, mainjob.lab_description())
+    database = proxysql.start_database(lab)
     try:
-        node = cluster.wait_for(lambda: mainjob.running_on(lab, t.stack.resources),
-                                mainjob.STACK_WAIT_S, "the mail stack on one node", interval=1.0)
-        yield t, node
+        t = target.pacemail_target(lab.name, mainjob.lab_description(lab.name))
+        try:
+            node = cluster.wait_for(lambda: mainjob.running_on(lab, t.stack.resources),
+                                    mainjob.STACK_WAIT_S, "the mail stack on one node", interval=1.0)
+            yield t, node
+        finally:
+            remove(lab, t.stack.resources + ("pm-drbd",))
     finally:
-        remove(lab, t.stack.resources + ("pm-drbd",))
+        database.stop()     # its port is the proxysql agent tests' backend port too
 
 
 def remove(lab, ids: tuple[str, ...]) -> None:
@@ -99,6 +103,18 @@ def test_smtp_and_imap_answer_on_the_mail_vip_from_the_client(lab, stack):
     assert imap.startswith("* OK")
 
 
+def test_sql_through_the_proxysql_vip_reaches_the_user_database(lab, stack):
+    """ProxySQL (the lab's double) on its own VIP, colocated with the stack, fronts MariaDB."""
+    t, node = stack
+    vip = mainjob.lab_description(lab.name).proxysql.vip.address
+    password = proxysql.database_password(lab)
+    done = in_client(lab, ["mariadb", "--no-defaults", "-h", vip, "-P", "6033", "-u", proxysql.USER,
+                           f"-p{password}", "-N", "-B", "-e", "SELECT 40 + 2"],
+                     capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0 and done.stdout.strip() == "42", done.stderr
+    assert cluster.crm_view(lab.name, node).resources.get("pm-proxysql") == [node]
+
+
 def test_the_daemon_clears_a_drbd_fence_once_the_peers_are_up_to_date(lab, stack, tmp_path):
     """What a fence-peer handler leaves when its unfence counterpart failed (drbd-utils #11)."""
     t, node = stack
@@ -106,7 +122,7 @@ def test_the_daemon_clears_a_drbd_fence_once_the_peers_are_up_to_date(lab, stack
     run = functools.partial(node_run, lab.name, dc)
     fence = Fence("mail", "pm-drbd-clone", frozenset({node}))
     run(["cibadmin", "--create", "-o", "constraints", "--xml-text", fence.xml()], timeout=30)
-    d = serve.Daemon(daemon.Config(mainjob.lab_description()), 1.0, run=run, secrets_dir=tmp_path)
+    d = serve.Daemon(daemon.Config(mainjob.lab_description(lab.name)), 1.0, run=run, secrets_dir=tmp_path)
 
     def cleared():
         d.cycle()
