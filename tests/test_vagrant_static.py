@@ -11,7 +11,7 @@ import pytest
 
 from pacemail.controller.description import load
 from pacemail.controller.problems import errors
-from pacemail.vms import box, build, guest, netns, paths, vagrantcmd
+from pacemail.vms import box, build, guest, guests, netns, paths, vagrantcmd
 
 VAGRANT_DIR = paths.vagrant_dir()
 SCRIPTS = sorted(paths.provision_dir().glob("*.sh"))
@@ -120,6 +120,31 @@ def test_vagrant_runs_bounded_in_the_namespace():
     assert argv[5:] == ["netns", "exec", netns.NETNS, "vagrant", "up", "--no-parallel"]
     assert env["PACEMAIL_BOX"] == "local" and env["PACEMAIL_ISOLATED"] == "1"
     assert env["VAGRANT_CWD"] == str(VAGRANT_DIR)
+    # libvirt's qemu (user libvirt-qemu) reads the box's kernel: not under /root
+    assert env["VAGRANT_HOME"] == str(paths.cache_dir({}) / "home")
+
+
+def test_vagrant_gets_the_namespace_fence_key_unless_told_another(tmp_path):
+    environ = {"PATH": "/usr/bin", "PACEMAIL_VAGRANT_STATE": str(tmp_path)}
+    assert "PACEMAIL_FENCE_KEY" not in vagrantcmd.isolated_env(environ)
+    netns.sshd_files(tmp_path)
+    assert vagrantcmd.isolated_env(environ)["PACEMAIL_FENCE_KEY"] == str(tmp_path / "fence_key")
+    assert vagrantcmd.isolated_env({**environ, "PACEMAIL_FENCE_KEY": "/k"})[
+        "PACEMAIL_FENCE_KEY"] == "/k"
+    config = (tmp_path / "sshd_config").read_text()
+    assert "PasswordAuthentication no" in config and f"HostKey {tmp_path}" in config
+    authorized = (tmp_path / "authorized_keys").read_text()
+    assert authorized.startswith('from="198.18.0.0/15",restrict,pty ssh-ed25519 ')
+
+
+def test_proc_drbd_84_parsed():
+    text = ("version: 8.4.11 (api:1/proto:86-101)\n"
+            " 0: cs:SyncSource ro:Primary/Secondary ds:UpToDate/Inconsistent C r-----\n"
+            "    ns:0 nr:0 dw:0 dr:0 al:0 bm:0 lo:0 pe:0 ua:0 ap:0 ep:1 wo:f oos:0\n")
+    assert guests.proc_drbd(text) == {"cs": "SyncSource", "role": "Primary",
+                                      "peer_role": "Secondary", "disk": "UpToDate",
+                                      "peer_disk": "Inconsistent"}
+    assert guests.proc_drbd(text, minor=1) == {}
 
 
 def test_guest_mail_config_lets_the_private_network_relay():

@@ -5,6 +5,15 @@ devices) then exists in this namespace only, and the VMs have no way out:
 the management network is 198.18.0.0/25 without NAT (PACEMAIL_ISOLATED=1).
 The daemons are started by hand (there is no systemd as PID 1) and stopped
 by the PIDs in their pid files, after checking they run in this namespace.
+
+Fencing: the VMs' ``fence_virsh`` logs in over ssh to the host side of the
+private network (198.18.1.1) and runs ``virsh destroy``/``start``. So, where
+openssh-server is installed, an sshd of our own runs in the namespace too:
+its own configuration, host key and authorized key under
+:func:`pacemail.vms.paths.state_dir` (the machine's sshd configuration is
+never read), key-only root login from the VMs' networks, reachable from
+nowhere but this namespace. ``pacemail vagrant run`` hands the private half
+of that key to the Vagrantfile (PACEMAIL_FENCE_KEY).
 """
 
 from __future__ import annotations
@@ -15,12 +24,16 @@ import time
 from pathlib import Path
 
 from pacemail.proc import CommandError, run
+from pacemail.vms import paths
 
 NETNS = "pmv-vagrant"
 DAEMONS = (("virtlogd", Path("/run/virtlogd.pid")), ("libvirtd", Path("/run/libvirtd.pid")))
 SOCKET = Path("/run/libvirt/libvirt-sock")
 POOL_DIR = "/var/lib/libvirt/images"
 STEP_S = 30.0
+SSHD = Path("/usr/sbin/sshd")
+SSHD_PID = Path("/run/pacemail-vagrant-sshd.pid")
+FENCE_FROM = "198.18.0.0/15"  # the VMs' management and private networks
 
 
 def exists() -> bool:
@@ -68,13 +81,68 @@ def up(say=lambda m: None) -> None:
     state = run([*virsh, "pool-info", "default"], timeout=STEP_S).stdout
     if "running" not in state:
         run([*virsh, "pool-start", "default"], timeout=STEP_S)
+    if not SSHD.exists():
+        say(f"no {SSHD} (openssh-server): fence_virsh in the VMs cannot log in here, "
+            "so no fencing and no failover can complete")
+    elif pid_in_netns(SSHD_PID) is None:
+        config = sshd_files(paths.state_dir())
+        os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
+        run(["ip", "netns", "exec", NETNS, str(SSHD), "-f", str(config)], timeout=STEP_S,
+            capture=False)
+        _wait(lambda: pid_in_netns(SSHD_PID) is not None, 10, "sshd's pid file")
+        say(f"started sshd in netns {NETNS} for fence_virsh (key {fence_key()})")
+
+
+def fence_key(state: Path | None = None) -> Path:
+    """The private key the VMs' fence_virsh logs in with (made by :func:`sshd_files`)."""
+    return (state or paths.state_dir()) / "fence_key"
+
+
+def sshd_config(state: Path) -> str:
+    return "\n".join([
+        "# pacemail vagrant net up: sshd in netns pmv-vagrant, for fence_virsh in the VMs",
+        "ListenAddress 0.0.0.0",
+        "Port 22",
+        f"HostKey {state / 'ssh_host_ed25519_key'}",
+        f"AuthorizedKeysFile {state / 'authorized_keys'}",
+        f"PidFile {SSHD_PID}",
+        "PermitRootLogin prohibit-password",
+        "AllowUsers root",
+        "PubkeyAuthentication yes",
+        "PasswordAuthentication no",
+        "KbdInteractiveAuthentication no",
+        "UsePAM no",
+        "X11Forwarding no",
+        "AllowTcpForwarding no",
+        "AllowAgentForwarding no",
+        "PermitTunnel no",
+        "",
+    ])
+
+
+def sshd_files(state: Path) -> Path:
+    """Keys (made once, kept) and the configuration of our sshd; returns the config's path."""
+    state.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(state, 0o700)
+    for key, comment in ((state / "ssh_host_ed25519_key", "pacemail-vagrant-host"),
+                         (fence_key(state), "pacemail-vagrant-fence")):
+        if not key.exists():
+            run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", str(key)],
+                timeout=STEP_S)
+    public = fence_key(state).with_suffix(".pub").read_text().strip()
+    # fence_virsh wants a terminal (ssh -t): restrict, then allow just that.
+    (state / "authorized_keys").write_text(f'from="{FENCE_FROM}",restrict,pty {public}\n')
+    os.chmod(state / "authorized_keys", 0o600)
+    config = state / "sshd_config"
+    config.write_text(sshd_config(state))
+    return config
 
 
 def down(say=lambda m: None) -> None:
     """Stop our libvirtd and virtlogd (by their PIDs), then delete the namespace."""
     if not exists():
         return
-    for name, pid_file in reversed(DAEMONS):
+    for name, pid_file in (("sshd", SSHD_PID), *reversed(DAEMONS)):
         pid = pid_in_netns(pid_file)
         if pid is not None:
             os.kill(pid, signal.SIGTERM)

@@ -25,3 +25,8 @@ def provision_dir() -> Path:
 
 def cache_dir(environ=os.environ) -> Path:
     return Path(environ.get("PACEMAIL_CACHE_DIR") or "/var/cache/pacemail/vagrant")
+
+
+def state_dir(environ=os.environ) -> Path:
+    """Kept across `net down`/`net up`: the fence key VMs are provisioned with, sshd's host key."""
+    return Path(environ.get("PACEMAIL_VAGRANT_STATE") or "/var/lib/pacemail/vagrant")

@@ -62,6 +62,12 @@ chmod 400 /etc/corosync/authkey
 
 mkdir -p /var/lock /run/lock /var/run/drbd
 if is_storage "$me"; then
+    # drbd-utils 9 picks its 8.4 or 9 tools by the loaded module's version: load it
+    # first (and at every boot, for the agent's first start after a fencing).
+    if [ "$drbd" = 8 ]; then
+        modprobe drbd
+        echo drbd > /etc/modules-load.d/drbd.conf
+    fi
     if [ "$drbd" = 9 ]; then
         {
             printf 'resource mail {\n    device minor 0;\n    disk %s;\n    meta-disk internal;\n' "$disk"

@@ -1,0 +1,176 @@
+"""ocf:pacemail:drbd and ocf:pacemail:mount against the real DRBD 8.4 module, in the Vagrant VMs.
+
+Runs against a cluster booted and provisioned already (``pacemail vagrant net
+up && pacemail vagrant run -- up --no-parallel``), only with
+PACEMAIL_VAGRANT_DRILL=1; otherwise each test skips with the reason. In file
+order: the steady state; promotion scores following the Secondary's disk
+states through a slowed resync; a move of the stack (demote + promote under
+Pacemaker); a hard power-off of the Primary's VM (the other storage node
+promotes, fenced first, and data written before the kill is read after).
+Figures are printed (``pytest -s``) for vagrant/README.md.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import pytest
+
+from pacemail.proc import CommandError
+from pacemail.vms import guests
+from pacemail.vms.readiness import unavailable
+
+STORAGE = ("node1", "node2")
+QUORUM_NODE = "node3"   # never holds DRBD: asks Pacemaker from there
+DRBD_ID, CLONE_ID, MOUNT_ID = "pm-drbd", "pm-drbd-clone", "pm-mount"
+SCORE_ATTR = f"master-{DRBD_ID}"
+MOUNT_POINT = "/srv/mail"
+POLL_S = 3.0   # LAB-NOTES: polling faster costs the VMs seconds of CPU under TCG
+
+
+@pytest.fixture(scope="module")
+def vms():
+    reason = unavailable()
+    if reason:
+        pytest.skip(reason)
+    down = [n for n in (*STORAGE, QUORUM_NODE) if guests.power_state(n) != "running"]
+    if down:
+        pytest.skip(f"VMs not running: {', '.join(down)} (pacemail vagrant net up && "
+                    "pacemail vagrant run -- up --no-parallel)")
+    guests.refresh_ssh_config()
+    return STORAGE
+
+
+def on(node: str, *argv: str, timeout: float = 60, check: bool = True) -> str:
+    return guests.guest(node, list(argv), timeout=timeout, check=check).stdout
+
+
+def drbd(node: str) -> dict[str, str]:
+    return guests.proc_drbd(on(node, "cat", "/proc/drbd", timeout=30))
+
+
+def located(resource: str) -> list[str]:
+    """'node1 Promoted' / 'node2' words crm_resource --locate prints, one per instance."""
+    out = on(QUORUM_NODE, "crm_resource", "--locate", "-r", resource, check=False)
+    return [line.split("running on:", 1)[1].strip() for line in out.splitlines()
+            if "running on:" in line]
+
+
+def promoted() -> str | None:
+    names = [w.split()[0] for w in located(CLONE_ID) if w.endswith("Promoted")
+             and not w.endswith("Unpromoted")]
+    return names[0] if len(names) == 1 else None
+
+
+def score(node: str) -> str | None:
+    out = on(QUORUM_NODE, "crm_attribute", "-N", node, "-n", SCORE_ATTR, "-l", "reboot",
+             "-G", "-q", check=False).strip()
+    return out or None
+
+
+def wait_for(probe, timeout: float, what: str, interval: float = POLL_S):
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            got = probe()
+        except CommandError:
+            got = None
+        if got:
+            return got
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(interval)
+
+
+def mounted_on(node: str) -> bool:
+    return f" {MOUNT_POINT} " in on(node, "cat", "/proc/self/mounts", timeout=30,
+                                     check=False).replace("\n", " \n")
+
+
+def test_real_drbd_84_connected_with_one_primary_under_the_mount(vms):
+    states = {n: drbd(n) for n in vms}
+    version = on(vms[0], "cat", "/proc/drbd").splitlines()[0]
+    print(f"\n{version}; {states}")
+    assert version.startswith("version: 8.4.")
+    assert all(s["cs"] == "Connected" and s["disk"] == "UpToDate" == s["peer_disk"]
+               for s in states.values()), states
+    primaries = [n for n, s in states.items() if s["role"] == "Primary"]
+    assert len(primaries) == 1, states
+    assert promoted() == primaries[0]
+    assert mounted_on(primaries[0]) and not mounted_on(next(n for n in vms if n not in primaries))
+    assert located(MOUNT_ID) == [primaries[0]]
+
+
+def test_promotion_scores_follow_the_disk_states(vms):
+    primary = promoted()
+    secondary = next(n for n in vms if n != primary)
+    assert score(primary) == "10000" and score(secondary) == "10000", \
+        (score(primary), score(secondary))
+    # A full resync of the Secondary, slowed so its monitor (every 31 s) sees it
+    # Inconsistent; `drbdadm adjust` puts the configured rate back.
+    on(secondary, "drbdadm", "disk-options", "--c-plan-ahead=0", "--resync-rate=2M", "mail")
+    started = time.monotonic()
+    try:
+        on(secondary, "drbdadm", "invalidate", "mail")
+        wait_for(lambda: drbd(secondary)["disk"] == "Inconsistent", 30, "Inconsistent")
+        wait_for(lambda: score(secondary) is None, 90, f"{secondary}'s score removed")
+        gone = time.monotonic() - started
+        assert score(primary) == "10000"
+    finally:
+        on(secondary, "drbdadm", "adjust", "mail", check=False)
+    wait_for(lambda: drbd(secondary)["disk"] == "UpToDate", 300, f"{secondary} UpToDate")
+    synced = time.monotonic() - started
+    wait_for(lambda: score(secondary) == "10000", 90, f"{secondary}'s score back")
+    print(f"\nscore removed {gone:.1f}s after invalidate; UpToDate {synced:.1f}s; "
+          f"score back {time.monotonic() - started:.1f}s")
+    assert promoted() == primary
+
+
+def test_move_demotes_then_promotes_under_pacemaker(vms):
+    before = promoted()
+    other = next(n for n in vms if n != before)
+    started = time.monotonic()
+    on(QUORUM_NODE, "crm_resource", "--move", "-r", MOUNT_ID, "-N", other)
+    try:
+        wait_for(lambda: located(MOUNT_ID) == [other] and promoted() == other, 240,
+                 f"the mount and the Promoted DRBD on {other}")
+        moved = time.monotonic() - started
+    finally:
+        on(QUORUM_NODE, "crm_resource", "--clear", "-r", MOUNT_ID, check=False)
+    assert drbd(other)["role"] == "Primary" and drbd(before)["role"] == "Secondary"
+    assert mounted_on(other) and not mounted_on(before)
+    print(f"\nmove {before} -> {other}: {moved:.1f}s (demote, unmount, promote, mount)")
+
+
+def test_hard_power_off_of_the_primary(vms):
+    victim = promoted()
+    survivor = next(n for n in vms if n != victim)
+    token = uuid.uuid4().hex
+    path = f"{MOUNT_POINT}/drill-{token[:8]}"
+    on(victim, "sh", "-c", f"echo {token} > {path} && sync")
+    killed = time.monotonic()
+    guests.destroy(victim)
+    marks = {}
+
+    def progressed():
+        s = drbd(survivor)
+        if s["cs"] != "Connected" and "lost" not in marks:
+            marks["lost"] = time.monotonic() - killed
+        if s["role"] == "Primary" and "primary" not in marks:
+            marks["primary"] = time.monotonic() - killed
+        if "primary" in marks and mounted_on(survivor):
+            marks.setdefault("mounted", time.monotonic() - killed)
+            return True
+        return False
+
+    wait_for(progressed, 300, f"{survivor} Primary with {MOUNT_POINT} mounted", interval=1.0)
+    assert on(survivor, "cat", path).strip() == token
+    fenced = on(QUORUM_NODE, "stonith_admin", "--history", victim, check=False)
+    print(f"\nkill {victim}: {marks}; fencing: {fenced.strip()}")
+    assert "successful" in fenced or "reboot" in fenced or "off" in fenced
+    back = wait_for(lambda: drbd(victim)["disk"] == "UpToDate"
+                    and drbd(victim)["role"] == "Secondary" and time.monotonic(), 600,
+                    f"{victim} back as an UpToDate Secondary", interval=5.0)
+    print(f"{victim} back UpToDate Secondary {back - killed:.1f}s after the kill")
+    assert promoted() == survivor
