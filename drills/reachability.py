@@ -26,13 +26,16 @@ class Timeline:
 
         The outage starts at the first missed probe after the fault: replies
         still in flight when the fault was injected do not end it. With no
-        missed probe there was no outage: both ends are the last answer.
+        missed probe it is the silence across the fault, from the last answer
+        before it to the first after it: a probe that hung through a failover
+        and then succeeded misses nothing, yet nobody was answered meanwhile
+        (one probe interval when nothing happened).
         """
         first_miss = next((t for t, ok in self.samples if t >= fault_at and not ok), None)
         if first_miss is None:
-            answered = [t for t, ok in self.samples if ok]
-            last = answered[-1] if answered else None
-            return last, last
+            before = [t for t, ok in self.samples if ok and t < fault_at]
+            after = [t for t, ok in self.samples if ok and t >= fault_at]
+            return (before[-1] if before else None, after[0] if after else None)
         before = [t for t, ok in self.samples if ok and t < first_miss]
         after = [t for t, ok in self.samples if ok and t > first_miss]
         return (before[-1] if before else None, after[0] if after else None)

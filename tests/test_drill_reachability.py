@@ -19,9 +19,12 @@ def test_replies_in_flight_at_the_fault_do_not_end_the_outage():
     assert round(first_ok - last_ok, 2) == round(41 * TICK, 2)
 
 
-def test_no_missed_probe_means_no_outage():
-    last_ok, first_ok = timeline("+" * 20).outage_around(1000.5)
-    assert first_ok - last_ok == 0
+def test_without_a_missed_probe_the_outage_is_the_silence_across_the_fault():
+    last_ok, first_ok = timeline("+" * 20).outage_around(1000.45)
+    assert round(first_ok - last_ok, 2) == TICK                  # nothing happened: one interval
+    hung = Timeline([(1000.0, True), (1000.1, True), (1003.4, True), (1003.5, True)])
+    last_ok, first_ok = hung.outage_around(1000.15)             # a probe hung through a failover
+    assert (last_ok, first_ok) == (1000.1, 1003.4)
 
 
 def test_unrecovered_service_has_no_end():
