@@ -378,3 +378,5 @@ def test_under_pacemaker_a_killed_master_is_recovered(lab, instances):
         pcs("resource", "delete", grp, "--force")
         cluster.wait_for(lambda: not any(pids(lab, n.name, "postfix/sbin/master")
                                          for n in lab.nodes), 60, "postfix stopped everywhere")
+        # the orphaned mount is stopped after postfix: the fixture's umount must not race it
+        node_run(lab.name, "node1", ["crm_resource", "--wait", "--timeout=60"], timeout=70)
