@@ -83,6 +83,13 @@ def wait_for(probe, timeout: float, what: str, interval: float = POLL_S):
         time.sleep(interval)
 
 
+def fenced_since(epoch: float) -> list[str]:
+    """'Peer X was terminated ...' lines of the controller on the quorum node since ``epoch``."""
+    out = on(QUORUM_NODE, "journalctl", "-o", "cat", "--no-pager", "--since", f"@{int(epoch)}",
+             "-t", "pacemaker-controld", check=False)
+    return [line.strip() for line in out.splitlines() if "was terminated" in line]
+
+
 def mounted_on(node: str) -> bool:
     return f" {MOUNT_POINT} " in on(node, "cat", "/proc/self/mounts", timeout=30,
                                      check=False).replace("\n", " \n")
@@ -130,7 +137,7 @@ def test_promotion_scores_follow_the_disk_states(vms):
 def test_move_demotes_then_promotes_under_pacemaker(vms):
     before = promoted()
     other = next(n for n in vms if n != before)
-    started = time.monotonic()
+    started, wall = time.monotonic(), time.time()
     on(QUORUM_NODE, "crm_resource", "--move", "-r", MOUNT_ID, "-N", other)
     try:
         wait_for(lambda: located(MOUNT_ID) == [other] and promoted() == other, 240,
@@ -138,13 +145,26 @@ def test_move_demotes_then_promotes_under_pacemaker(vms):
         moved = time.monotonic() - started
     finally:
         on(QUORUM_NODE, "crm_resource", "--clear", "-r", MOUNT_ID, check=False)
+    print(f"\nmove {before} -> {other}: {moved:.1f}s (demote, unmount, promote, mount)")
+    # A planned move fences nobody (first run here: pm-dovecot's stop failed on the old
+    # node, "OSError: [Errno 22] Invalid argument", and Pacemaker fenced it).
+    assert fenced_since(wall - 5) == []
     assert drbd(other)["role"] == "Primary" and drbd(before)["role"] == "Secondary"
     assert mounted_on(other) and not mounted_on(before)
-    print(f"\nmove {before} -> {other}: {moved:.1f}s (demote, unmount, promote, mount)")
+
+
+def stack_whole() -> str | None:
+    """The node with the Promoted DRBD and every stack resource started, or None."""
+    node = promoted()
+    ids = (MOUNT_ID, "pm-vip-mail", "pm-dovecot", "pm-postfix-main")
+    return node if node and all(located(r) == [node] for r in ids) else None
 
 
 def test_hard_power_off_of_the_primary(vms):
-    victim = promoted()
+    victim = wait_for(stack_whole, 300, "the stack whole on one node")
+    # ... and redundant: a kill before the peer resynced leaves no UpToDate disk.
+    wait_for(lambda: all(drbd(n).get("cs") == "Connected" and drbd(n).get("disk") == "UpToDate"
+                         for n in vms), 300, "both DRBD disks UpToDate and connected")
     survivor = next(n for n in vms if n != victim)
     token = uuid.uuid4().hex
     path = f"{MOUNT_POINT}/drill-{token[:8]}"
@@ -169,8 +189,8 @@ def test_hard_power_off_of_the_primary(vms):
     fenced = on(QUORUM_NODE, "stonith_admin", "--history", victim, check=False)
     print(f"\nkill {victim}: {marks}; fencing: {fenced.strip()}")
     assert "successful" in fenced or "reboot" in fenced or "off" in fenced
-    back = wait_for(lambda: drbd(victim)["disk"] == "UpToDate"
-                    and drbd(victim)["role"] == "Secondary" and time.monotonic(), 600,
+    back = wait_for(lambda: drbd(victim).get("disk") == "UpToDate"
+                    and drbd(victim).get("role") == "Secondary" and time.monotonic(), 600,
                     f"{victim} back as an UpToDate Secondary", interval=5.0)
     print(f"{victim} back UpToDate Secondary {back - killed:.1f}s after the kill")
     assert promoted() == survivor
