@@ -83,8 +83,7 @@ def stop(ctx, what: str, commands, find, grace: float) -> None:
     timeout. OCFError(1) if anything survives SIGKILL.
     """
     import signal
-    import psutil
-    from pacemail.agents.holders import describe, signal_and_wait
+    from pacemail.agents.holders import describe, signal_and_wait, wait_gone
     from pacemail.agents.ocf import OCF_ERR_GENERIC, OCFError
     from pacemail.proc import CommandError
     for argv in commands:
@@ -98,7 +97,7 @@ def stop(ctx, what: str, commands, find, grace: float) -> None:
             ctx.run(argv, timeout=max(1.0, ctx.remaining() / 3), check=False)
         except CommandError as exc:
             ctx.log.warning(f"{what}: {exc}")
-        psutil.wait_procs(procs, timeout=min(grace, ctx.remaining() / 3))
+        wait_gone(procs, min(grace, ctx.remaining() / 3))
     procs = find()[1]
     if procs:
         ctx.log.warning(f"sending SIGKILL to what is left of {what}: {describe(procs)}")

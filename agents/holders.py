@@ -12,6 +12,7 @@ which carry the device number themselves.
 from __future__ import annotations
 
 import os
+import time
 
 import psutil
 
@@ -62,5 +63,29 @@ def signal_and_wait(procs, sig: int, wait_s: float) -> list[psutil.Process]:
             p.send_signal(sig)
         except psutil.NoSuchProcess:
             pass
-    _gone, alive = psutil.wait_procs(procs, timeout=max(0.0, wait_s))
-    return alive
+    return wait_gone(procs, wait_s)
+
+
+def wait_gone(procs, wait_s: float, poll_s: float = 0.05) -> list[psutil.Process]:
+    """Wait up to ``wait_s`` (negative: not at all) for ``procs`` to end; the survivors.
+
+    Polls /proc instead of psutil.wait_procs, which waits through pidfd_open(2)
+    and lets its OSErrors out: a dovecot stop under a Pacemaker move on a
+    real-DRBD VM failed with OSError EINVAL on this path (traceback lost), and
+    a failed stop gets the node fenced. A zombie counts as ended (its parent,
+    not us, reaps it); ``is_running`` compares start times, so a reused pid
+    is not taken for the process.
+    """
+    deadline = time.monotonic() + max(0.0, wait_s)
+    while True:
+        alive = [p for p in procs if _running(p)]
+        if not alive or time.monotonic() >= deadline:
+            return alive
+        time.sleep(min(poll_s, max(0.0, deadline - time.monotonic())))
+
+
+def _running(p: psutil.Process) -> bool:
+    try:
+        return p.is_running() and p.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False

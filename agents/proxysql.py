@@ -283,7 +283,7 @@ def _end(ctx, procs, why: str) -> None:
 
 @AGENT.action("stop", timeout=30)
 def stop(ctx) -> int:
-    import psutil
+    from pacemail.agents.holders import wait_gone
     procs = members(ctx)
     if not procs:
         return OCF_SUCCESS
@@ -292,7 +292,6 @@ def stop(ctx) -> int:
             sql(ctx, "admin", "PROXYSQL SHUTDOWN")
         except OCFError as exc:
             ctx.log.warning(f"PROXYSQL SHUTDOWN: {exc.reason}")
-        _gone, procs = psutil.wait_procs(procs, timeout=min(float(ctx.params["stop_grace"]),
-                                                             ctx.remaining() / 3))
+        procs = wait_gone(procs, min(float(ctx.params["stop_grace"]), ctx.remaining() / 3))
     _end(ctx, procs, "after PROXYSQL SHUTDOWN")
     return OCF_SUCCESS

@@ -218,3 +218,21 @@ def test_under_pacemaker_the_volume_is_mounted_on_one_node_and_released(lab, fs)
         pcs("resource", "delete", rsc, "--force")
         cluster.wait_for(lambda: mounted_on(lab, fs["device"]) == [], 30,
                          f"{fs['device']} unmounted once {rsc} is deleted")
+
+
+def test_wait_gone_returns_the_survivors_and_takes_an_exited_child_as_gone():
+    import psutil
+
+    from pacemail.agents.holders import wait_gone
+
+    quick = subprocess.Popen(["sleep", "0.2"])
+    slow = subprocess.Popen(["sleep", "30"])
+    try:
+        procs = [psutil.Process(quick.pid), psutil.Process(slow.pid)]
+        started = time.monotonic()
+        assert [p.pid for p in wait_gone(procs, 1.0)] == [slow.pid]   # quick: a zombie of ours
+        assert 0.9 <= time.monotonic() - started < 5
+        assert [p.pid for p in wait_gone(procs, -1.0)] == [slow.pid]  # time already up: no wait
+    finally:
+        slow.kill()
+        quick.wait(5), slow.wait(5)
