@@ -31,12 +31,13 @@ if [ ${#missing[@]} -gt 0 ]; then
     apt-get install -y -q "${missing[@]}"
 fi
 # Vagrant drills (vagrant/, tests/test_vagrant_*.py): vagrant with libvirt,
-# qemu (TCG), the box build and the provisioning scripts' linter. Installed
-# with daemon starts refused: libvirtd runs only in pacemail's own network
-# namespace (`pacemail vagrant net up`), never in the root namespace.
+# qemu (TCG), the box build, the provisioning scripts' linter and the sshd
+# the VMs' fence_virsh logs in to. Installed with daemon starts refused:
+# libvirtd and sshd run only in pacemail's own network namespace
+# (`pacemail vagrant net up`), never in the root namespace.
 VM_PACKAGES=(
     vagrant vagrant-libvirt libvirt-daemon-system qemu-system-x86 qemu-utils
-    debootstrap shellcheck rsync dnsmasq-base
+    debootstrap shellcheck rsync dnsmasq-base openssh-server
 )
 missing=()
 for p in "${VM_PACKAGES[@]}"; do
