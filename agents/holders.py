@@ -70,9 +70,10 @@ def wait_gone(procs, wait_s: float, poll_s: float = 0.05) -> list[psutil.Process
     """Wait up to ``wait_s`` (negative: not at all) for ``procs`` to end; the survivors.
 
     Polls /proc instead of psutil.wait_procs, which waits through pidfd_open(2)
-    and lets its OSErrors out: a dovecot stop under a Pacemaker move on a
-    real-DRBD VM failed with OSError EINVAL on this path (traceback lost), and
-    a failed stop gets the node fenced. A zombie counts as ended (its parent,
+    and lets its OSErrors out. A dovecot stop under a Pacemaker move on a
+    real-DRBD VM failed with OSError EINVAL (the traceback was lost, so this
+    wait is the suspect, not a proven cause), and a failed stop gets the node
+    fenced: the stop path should have no such exit. A zombie counts as ended (its parent,
     not us, reaps it); ``is_running`` compares start times, so a reused pid
     is not taken for the process.
     """
