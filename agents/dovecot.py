@@ -118,8 +118,12 @@ def base_dir(ctx) -> str:
 
 
 def master_pid(ctx) -> int | None:
-    pid = daemons.read_pid(pid_file(ctx))
-    return pid if daemons.is_master(pid, "dovecot", base_dir(ctx)) else None
+    return _master(pid_file(ctx), base_dir(ctx))
+
+
+def _master(pids: str, top: str) -> int | None:
+    pid = daemons.read_pid(pids)
+    return pid if daemons.is_master(pid, "dovecot", top) else None
 
 
 def _found(ctx) -> int | None:
@@ -257,13 +261,13 @@ def reload(ctx) -> int:
 @AGENT.action("stop", timeout=30)
 def stop(ctx) -> int:
     try:
-        top = base_dir(ctx)
+        pids, top = pid_file(ctx), base_dir(ctx)
     except OSError as exc:
         ctx.log.info(f"{config_file(ctx)}: {exc.strerror or exc}: nothing of it runs here")
         return OCF_SUCCESS
 
-    def find():
-        pid = master_pid(ctx)
+    def find():   # from what was read once: the config may vanish mid-stop (volume unmounted)
+        pid = _master(pids, top)
         return pid, daemons.members(pid, top, LIBEXEC_DIR)
     daemons.stop(ctx, f"dovecot {config_file(ctx)}", [_doveadm(ctx, "stop")], find,
                  float(ctx.params["stop_grace"]))

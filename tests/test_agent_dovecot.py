@@ -268,3 +268,5 @@ def test_under_pacemaker_a_killed_master_is_recovered(lab, config):
         pcs("resource", "delete", grp, "--force")
         cluster.wait_for(lambda: not any(master(lab, n.name) for n in lab.nodes), 60,
                          "dovecot stopped everywhere")
+        # the orphaned mount is stopped after dovecot: the fixture's umount must not race it
+        node_run(lab.name, "node1", ["crm_resource", "--wait", "--timeout=60"], timeout=70)
