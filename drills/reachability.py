@@ -26,16 +26,18 @@ class Timeline:
 
         The outage starts at the first missed probe after the fault: replies
         still in flight when the fault was injected do not end it. With no
-        missed probe it is the silence across the fault, from the last answer
-        before it to the first after it: a probe that hung through a failover
-        and then succeeded misses nothing, yet nobody was answered meanwhile
-        (one probe interval when nothing happened).
+        missed probe it is the longest silence from the last answer before the
+        fault on: a probe that hung through a failover and then succeeded
+        misses nothing, yet nobody was answered meanwhile (about one probe
+        interval when nothing happened).
         """
         first_miss = next((t for t, ok in self.samples if t >= fault_at and not ok), None)
         if first_miss is None:
             before = [t for t, ok in self.samples if ok and t < fault_at]
-            after = [t for t, ok in self.samples if ok and t >= fault_at]
-            return (before[-1] if before else None, after[0] if after else None)
+            answers = before[-1:] + [t for t, ok in self.samples if ok and t >= fault_at]
+            if len(answers) < 2:
+                return (answers[0] if answers else None, None)
+            return max(zip(answers, answers[1:]), key=lambda gap: gap[1] - gap[0])
         before = [t for t, ok in self.samples if ok and t < first_miss]
         after = [t for t, ok in self.samples if ok and t > first_miss]
         return (before[-1] if before else None, after[0] if after else None)
