@@ -86,6 +86,20 @@ def configure_nodes(lab: Lab) -> None:
             [f"{k}={v}" for k, v in POSTFIX_MAIN.items()], timeout=30)
         run(["postconf", "-c", postfix_dir, "-F", "*/*/chroot=n"], timeout=30)
         (node.root / "etc/dovecot/dovecot.conf").write_text(DOVECOT_CONF)
+        _postfix_log(node.root / POSTFIX_MAIN["maillog_file"].lstrip("/"))
+
+
+def _postfix_log(path) -> None:
+    """maillog_file owned by postfix: postfix-script's integrity check runs postsuper
+    unprivileged before postlogd runs, and it writes there directly ("postsuper:
+    fatal: open logfile ... Permission denied" failed a restart after a killed
+    master in CI)."""
+    import pwd
+    owner = pwd.getpwnam("postfix")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o640, exist_ok=True)
+    os.chown(path, owner.pw_uid, owner.pw_gid)
+    path.chmod(0o640)
 
 
 def prepare_volume(device: str) -> None:
