@@ -22,6 +22,7 @@ from pacemail.controller.model import (
     Colocation, Description, Dovecot, FenceDevice, FencingLevel, Group, Node, Order,
     Placement, Postfix, Primitive, ProxySQL, Resource, RscLocation, Storage, Vip,
 )
+from pacemail.controller.operations import OperationsSection
 from pacemail.controller.problems import Location, Problem, Severity, errors
 from pacemail.controller.yamlread import Reader, Section, child
 
@@ -30,7 +31,8 @@ STONITH_AGENT = re.compile(r"(stonith:)?[A-Za-z0-9_.+/-]+")
 NO_QUORUM_POLICIES = ("stop", "freeze", "ignore", "demote", "suicide")
 SECRET_WORDS = re.compile(r"pass|secret|key|token", re.IGNORECASE)
 
-TOP = ("cluster", "nodes", "storage", "vips", "services", "placement", "fencing", "extra")
+TOP = ("cluster", "nodes", "storage", "vips", "services", "placement", "operations", "fencing",
+       "extra")
 # The stickiness ``failback: false`` gives when the admin sets none: more than
 # the preferred node's pull, so a recovered node never takes the stack back.
 NO_FAILBACK_STICKINESS = str(2 * stack.PREFERENCE_SCORE)
@@ -75,7 +77,7 @@ def parse(text: str, file: str = "<description>") -> Parsed:
     return Parsed(description, r.problems)
 
 
-class _Schema(ExtraSections):
+class _Schema(ExtraSections, OperationsSection):
     """One pass over a description's sections; cross-references checked at the end."""
 
     def __init__(self, r: Reader, top: Section):
@@ -91,6 +93,7 @@ class _Schema(ExtraSections):
         postfix, dovecot, proxysql = top.get("services", self.services, default=None) or ((), None, None)
         placement = top.get("placement", self.placement, default=Placement(None, False, 10)) \
             or Placement(None, False, 10)
+        operations = top.get("operations", self.operations, default=()) or ()
         devices, levels = top.get("fencing", self.fencing, default=((), ())) or ((), ())
         extra_resources, extra_constraints = top.get("extra", self.extra, default=((), ())) or ((), ())
         cluster = top.get("cluster", self.cluster, default=None, node_count=len(nodes))
@@ -111,7 +114,7 @@ class _Schema(ExtraSections):
             storage=storage, vips=vips, postfix=postfix, dovecot=dovecot, proxysql=proxysql,
             placement=placement, fence_devices=devices, fencing_levels=levels,
             extra_resources=extra_resources, extra_constraints=extra_constraints,
-            storage_where=r.location(top.node("storage"), "storage"),
+            operations=operations, storage_where=r.location(top.node("storage"), "storage"),
             vips_where=r.location(top.node("vips"), "vips"),
         )
         self.cross_check(d, node_names)

@@ -211,5 +211,6 @@ class Description:
     extra_resources: tuple[Resource, ...]
     extra_constraints: tuple[Constraint, ...]
     fence_race: FenceRace | None = None
+    operations: tuple[tuple[str, Op], ...] = ()  # (part, operation) overrides of stack.DEFAULT_OPS
     storage_where: Location | None = field(default=None, compare=False)
     vips_where: Location | None = field(default=None, compare=False)

@@ -34,6 +34,9 @@ MOUNT_OPS = (Op("start", "0s", "60s"), Op("stop", "0s", "60s"), Op("monitor", "2
 VIP_OPS = (Op("start", "0s", "20s"), Op("stop", "0s", "20s"), Op("monitor", "10s", "20s"))
 SERVICE_OPS = (Op("start", "0s", "60s"), Op("stop", "0s", "60s"), Op("monitor", "20s", "30s"))
 FENCE_OPS = (Op("monitor", "60s", "20s"),)
+# What ``operations:`` in a description can override, by part.
+DEFAULT_OPS = {"drbd": DRBD_OPS, "mount": MOUNT_OPS, "vip": VIP_OPS, "postfix": SERVICE_OPS,
+               "dovecot": SERVICE_OPS, "proxysql": SERVICE_OPS, "stonith": FENCE_OPS}
 
 DRBD = "drbd"
 DRBD_CLONE = "drbd-clone"
@@ -61,6 +64,21 @@ def postfix_name(instance_name: str) -> str:
     return f"postfix-{instance_name}"
 
 
+def op_key(op: Op) -> str:
+    """How ``operations:`` names an operation: ``monitor``, or ``monitor-promoted`` for a role's."""
+    return f"{op.name}-{op.role.lower()}" if op.role else op.name
+
+
+def with_overrides(defaults: tuple[Op, ...], given) -> tuple[Op, ...]:
+    """``defaults`` with each operation replaced by the given one of the same name and role."""
+    by_key = {op_key(op): op for op in given}
+    return tuple(by_key.get(op_key(op), op) for op in defaults)
+
+
+def _ops(d: Description, part: str) -> tuple[Op, ...]:
+    return with_overrides(DEFAULT_OPS[part], [op for p, op in d.operations if p == part])
+
+
 def stack_names(d: Description) -> list[str]:
     """Every resource name the mail stack and fencing take, for clash checks and docs."""
     return [r.name for r in _stack_resources(d) + _fence_resources(d)] + [DRBD]
@@ -78,7 +96,7 @@ def _stack_resources(d: Description) -> tuple[Resource, ...]:
     meta = _priority(d)
     s = d.storage
     drbd = Primitive(DRBD, pacemail_agent("drbd"), (("drbd_resource", s.drbd_resource),),
-                     ops=DRBD_OPS, where=d.storage_where)
+                     ops=_ops(d, "drbd"), where=d.storage_where)
     clone_meta = (
         ("promotable", "true"), ("promoted-max", "1"), ("promoted-node-max", "1"),
         ("clone-max", str(len(d.nodes))), ("clone-node-max", "1"), ("notify", "true"),
@@ -89,32 +107,33 @@ def _stack_resources(d: Description) -> tuple[Resource, ...]:
     mount_params += (("drbd_resource", s.drbd_resource),)
     out: list[Resource] = [
         Clone(DRBD_CLONE, drbd, promotable=True, meta=clone_meta),
-        Primitive(MOUNT, pacemail_agent("mount"), mount_params, meta, MOUNT_OPS, d.storage_where),
+        Primitive(MOUNT, pacemail_agent("mount"), mount_params, meta, _ops(d, "mount"),
+                  d.storage_where),
     ]
-    out += [_vip(v, meta, d.vips_where) for v in d.vips]
+    vip_ops = _ops(d, "vip")
+    out += [_vip(v, meta, vip_ops, d.vips_where) for v in d.vips]
     out += [Primitive(postfix_name(p.name), pacemail_agent("postfix"),
-                      (("config_dir", p.config_dir),) + p.params, meta, SERVICE_OPS, p.where)
+                      (("config_dir", p.config_dir),) + p.params, meta, _ops(d, "postfix"), p.where)
             for p in d.postfix]
     if d.dovecot:
         out.append(Primitive("dovecot", pacemail_agent("dovecot"),
                              (("config_file", d.dovecot.config_file),) + d.dovecot.params,
-                             meta, SERVICE_OPS,
-                             d.dovecot.where))
+                             meta, _ops(d, "dovecot"), d.dovecot.where))
     if d.proxysql:
         p = d.proxysql
-        out.append(_vip(p.vip, meta, p.where))
+        out.append(_vip(p.vip, meta, vip_ops, p.where))
         out.append(Primitive(PROXYSQL, pacemail_agent("proxysql"), (
             ("config", p.config), ("datadir", p.datadir),
             ("admin_port", str(p.admin_port)), ("proxy_port", str(p.proxy_port)),
-        ) + p.params, meta, SERVICE_OPS, p.where))
+        ) + p.params, meta, _ops(d, "proxysql"), p.where))
     return tuple(out)
 
 
-def _vip(v: Vip, meta: Pairs, where) -> Primitive:
+def _vip(v: Vip, meta: Pairs, ops: tuple[Op, ...], where) -> Primitive:
     params = (("ip", v.address), ("cidr_netmask", str(v.prefix)))
     if v.interface:
         params += (("nic", v.interface),)
-    return Primitive(vip_name(v), pacemail_agent("vip"), params, meta, VIP_OPS, where)
+    return Primitive(vip_name(v), pacemail_agent("vip"), params, meta, ops, where)
 
 
 def _priority(d: Description) -> Pairs:
@@ -161,17 +180,18 @@ def _stack_constraints(d: Description) -> tuple[Constraint, ...]:
 
 
 def _fence_resources(d: Description) -> tuple[Resource, ...]:
-    return tuple(_fence_primitive(f) for f in d.fence_devices)
+    ops = _ops(d, "stonith")
+    return tuple(_fence_primitive(f, ops) for f in d.fence_devices)
 
 
-def _fence_primitive(f: FenceDevice) -> Primitive:
+def _fence_primitive(f: FenceDevice, ops: tuple[Op, ...]) -> Primitive:
     params: Pairs = ()
     if f.host_map:
         params += (("pcmk_host_map", ";".join(f"{n}:{p}" for n, p in f.host_map)),)
     elif f.hosts:
         params += (("pcmk_host_list", " ".join(f.hosts)),)
     params += f.params + tuple((name, SECRET_VALUE) for name, _ in f.secrets)
-    return Primitive(f.name, Agent("stonith", None, f.agent), params, (), FENCE_OPS, f.where)
+    return Primitive(f.name, Agent("stonith", None, f.agent), params, (), ops, f.where)
 
 
 def _fence_constraints(d: Description) -> tuple[Constraint, ...]:

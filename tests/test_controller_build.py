@@ -97,3 +97,44 @@ def test_generated_descriptions_render_deterministically_and_well_formed(d):
 def test_generated_descriptions_pass_crm_verify(d):
     result = live.verify(render(described(d)))
     assert result.errors == (), result.errors
+
+
+def test_operations_section_sets_the_stack_timeouts_in_the_cib():
+    text = (TEMPLATES / "mail-3node.yaml").read_text() + """
+operations:
+  drbd: {promote: {timeout: 120s}, monitor-unpromoted: {timeout: 60s}}
+  dovecot: {stop: {timeout: 90s}, monitor: {interval: 30s, timeout: 60s}}
+  stonith: {monitor: {timeout: 45s}}
+"""
+    parsed = parse(text, "ops.yaml")
+    assert parsed.description is not None, parsed.problems
+    cib = build_cib(parsed.description)
+
+    def op(resource, name, role=None):
+        found = [o for o in cib.iterfind(f".//primitive[@id='{resource}']/operations/op")
+                 if o.get("name") == name and o.get("role") == role]
+        assert len(found) == 1, (resource, name, role)
+        return found[0].get("interval"), found[0].get("timeout")
+
+    assert op("pm-drbd", "promote") == ("0s", "120s")
+    assert op("pm-drbd", "monitor", "Unpromoted") == ("31s", "60s")
+    assert op("pm-drbd", "monitor", "Promoted") == ("29s", "20s")      # untouched default
+    assert op("pm-dovecot", "stop") == ("0s", "90s")
+    assert op("pm-dovecot", "monitor") == ("30s", "60s")
+    assert op("pm-postfix-main", "stop") == ("0s", "60s")               # other services keep theirs
+    assert {op(f.get("id"), "monitor") for f in cib.iterfind(".//primitive[@class='stonith']")} \
+        == {("60s", "45s")}
+    assert live.verify(render(parsed.description)).errors == ()
+
+
+def test_description_reference_lists_every_default_operation():
+    """DESCRIPTION.md's operations table is what stack.DEFAULT_OPS holds (a stale doc misleads)."""
+    from pacemail.controller import stack
+
+    doc = (Path(__file__).resolve().parent.parent / "controller" / "DESCRIPTION.md").read_text()
+    rows = [line for line in doc.splitlines() if line.startswith("| `")]
+    for part, ops in stack.DEFAULT_OPS.items():
+        row = next(r for r in rows if f"`{part}`" in r.split("|")[1])
+        for op in ops:
+            said = f"{op.interval}/{op.timeout}" if op.name == "monitor" else op.timeout
+            assert f"`{stack.op_key(op)}` {said}" in row, (part, stack.op_key(op), row)

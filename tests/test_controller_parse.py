@@ -221,6 +221,15 @@ def descriptions(draw) -> dict:
     if draw(st.booleans()):
         d["placement"] = {"preferred_node": draw(st.sampled_from(nodes)),
                           "failback": draw(st.booleans())}
+    if draw(st.booleans()):
+        seconds = st.integers(1, 600).map(lambda n: f"{n}s")
+        d["operations"] = {
+            "drbd": {"promote": {"timeout": draw(seconds)},
+                     "monitor-promoted": {"interval": draw(st.sampled_from(["10s", "15s", "29s"])),
+                                          "timeout": draw(seconds)}},
+            "vip": {"monitor": {"interval": draw(seconds), "timeout": draw(seconds)}},
+            "postfix": {"start": {"timeout": draw(st.sampled_from(["90", "2min", "120000ms"]))}},
+        }
     extra = draw(st.lists(NAMES, max_size=3, unique=True))
     if extra:
         d["extra"] = {
@@ -280,6 +289,12 @@ def _mutations():
                                          "extra"), "extra.constraints[0]"),
         ("inline password", lambda d: d["fencing"]["devices"][0].update(params={"passwd": "x"}),
          "fencing.devices[0].params.passwd"),
+        ("interval on a start", setter({"mount": {"start": {"interval": "5s"}}}, "operations"),
+         "operations.mount.start.interval"),
+        ("unknown operation", setter({"dovecot": {"promote": {"timeout": "5s"}}}, "operations"),
+         "operations.dovecot.promote"),
+        ("drbd monitors collide", setter({"drbd": {"monitor-unpromoted": {"interval": "29s"}}}, "operations"),
+         "operations.drbd"),
         ("two_node on 3+ nodes", lambda d: (d["nodes"].append({"name": "extra-node"}),
                                             d["cluster"].update(two_node=True)), "cluster.two_node"),
     ]
@@ -297,3 +312,31 @@ def test_mutated_descriptions_are_rejected_at_the_right_key(d, mutation):
     parsed = parse(dump(d), "gen.yaml")
     assert parsed.description is None, name
     assert any(p.location.key.startswith(key) for p in errors(parsed.problems)), (name, parsed.problems)
+
+
+def test_operations_override_only_what_is_given():
+    parsed = parse(MINIMAL + """\
+operations:
+  drbd:
+    promote: {timeout: 2min}
+  vip:
+    monitor: {interval: 5s}
+""", "mail.yaml")
+    assert errors(parsed.problems) == []
+    given = dict(((part, op.name), op) for part, op in parsed.description.operations)
+    assert (given["drbd", "promote"].interval, given["drbd", "promote"].timeout) == ("0s", "2min")
+    assert (given["vip", "monitor"].interval, given["vip", "monitor"].timeout) == ("5s", "20s")
+
+
+@pytest.mark.parametrize("section, key, says", [
+    ("{vip: {monitor: {interval: 0}}}", "operations.vip.monitor.interval", "at least 1s"),
+    ("{dovecot: {stop: {timeout: 500ms}}}", "operations.dovecot.stop.timeout", "at least 1s"),
+    ("{postfix: {start: {timeout: soon}}}", "operations.postfix.start.timeout", "a duration"),
+    ("{drbd: {monitor: {timeout: 60s}}}", "operations.drbd.monitor", "did you mean 'monitor-promoted'"),
+    ("{proxy: {}}", "operations.proxy", "did you mean 'proxysql'"),
+])
+def test_bad_operations_are_errors_at_their_key(section, key, says):
+    parsed = parse(MINIMAL + f"operations: {section}\n", "mail.yaml")
+    assert parsed.description is None
+    problems = errors(parsed.problems)
+    assert any(p.location.key == key and says in p.message for p in problems), problems
