@@ -78,8 +78,8 @@ def test_vagrant_template_without_proxysql_blocks_is_valid(tmp_path):
             keep = True
     stripped = tmp_path / "mail.yaml"
     stripped.write_text("".join(lines))
-    assert "proxysql" not in "".join(lines).split("extra:")[1]
-    _description(stripped)
+    assert _description(TEMPLATE).proxysql is not None
+    assert _description(stripped).proxysql is None
 
 
 def test_box_key_follows_the_baked_scripts(tmp_path):
