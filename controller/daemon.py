@@ -33,6 +33,7 @@ turns what a sync did into log lines, a problem logged once until it changes.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, replace
 
 from lxml import etree
@@ -166,13 +167,14 @@ def record(state: State, results: tuple[Result, ...], now: float) -> tuple[State
 
 
 def record_secrets(state: State, installed: tuple[str, ...], removed: tuple[str, ...],
-                   problems: tuple[str, ...]) -> tuple[State, tuple[str, ...]]:
-    """Log lines for a secret sync on this node: each change, each new or resolved problem."""
-    log = [f"secret {what}: installed" for what in installed]
-    log += [f"secret {what}: removed (no longer in the description)" for what in removed]
-    log += [f"secret problem: {p}" for p in problems if p not in state.secret_problems]
+                   problems: tuple[str, ...]) -> tuple[State, tuple[tuple[int, str], ...]]:
+    """(logging level, line) for a secret sync on this node: each change, each new or resolved
+    problem (a problem is a warning once, not every cycle)."""
+    log = [(logging.INFO, f"secret {what}: installed") for what in installed]
+    log += [(logging.INFO, f"secret {what}: removed (no longer in the description)") for what in removed]
+    log += [(logging.WARNING, f"secret problem: {p}") for p in problems if p not in state.secret_problems]
     if state.secret_problems and not problems:
-        log.append("secret problems resolved")
+        log.append((logging.INFO, "secret problems resolved"))
     return replace(state, secret_problems=problems), tuple(log)
 
 

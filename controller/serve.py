@@ -73,14 +73,14 @@ class Daemon:
         self.stopping = threading.Event()
 
     def sync_secrets(self) -> None:
-        d = self.config.description
-        done, problems = cibsecrets.install_all(d, self.secrets_dir)
-        removed = cibsecrets.remove_stale(d, self.secrets_dir)
+        synced = cibsecrets.sync(self.config.description, self.secrets_dir)
         self.state, lines = daemon.record_secrets(
-            self.state, tuple(f"{i.secret.param} of {i.secret.resource}" for i in done if i.changed),
-            tuple(f"{s.param} of {s.resource}" for s in removed), tuple(p.message for p in problems))
-        for line in lines:
-            (log.warning if line.startswith("secret problem") else log.info)(line)
+            self.state,
+            tuple(f"{i.secret.param} of {i.secret.resource}" for i in synced.installed if i.changed),
+            tuple(f"{s.param} of {s.resource}" for s in synced.removed),
+            tuple(p.message for p in synced.problems))
+        for level, line in lines:
+            log.log(level, line)
 
     def cycle(self) -> None:
         self.sync_secrets()

@@ -6,7 +6,7 @@ read the value from ``/var/lib/pacemaker/lrm/secrets/<resource>/<parameter>``
 ``<parameter>.sign`` holds its MD5. ``cibsecret set`` writes these two files
 and copies them to the other nodes over ssh (pssh, pdsh or ssh as root), and
 takes the value on its command line (seen by ``ps``). pacemail does neither:
-:func:`install_all` (``pacemail fencing secrets DESCRIPTION``) runs on each
+:func:`sync` (``pacemail fencing secrets DESCRIPTION``) runs on each
 node, reads the root-only file the description names (each node has its own
 copy, deployed like any root-only key) and writes that node's two files; the
 controller daemon does the same every cycle on its node. Secrets of pacemail's
@@ -43,6 +43,13 @@ class Secret:
 class Installed:
     secret: Secret
     changed: bool
+
+
+@dataclass(frozen=True)
+class Synced:
+    installed: list[Installed]
+    removed: list[Secret]
+    problems: list[Problem]
 
 
 def wanted(d: Description) -> list[Secret]:
@@ -119,6 +126,12 @@ def install_all(d: Description, root: Path = SECRETS_DIR) -> tuple[list[Installe
             problems.append(Problem(Severity.ERROR, Location(s.source),
                                     f"secret {s.param} of {s.resource} not installed: {reason}"))
     return done, problems
+
+
+def sync(d: Description, root: Path = SECRETS_DIR) -> Synced:
+    """This node's secrets made what ``d`` says: the CLI and the daemon both run this."""
+    installed, problems = install_all(d, root)
+    return Synced(installed, remove_stale(d, root), problems)
 
 
 def _read(path: Path) -> str:

@@ -231,7 +231,9 @@ def test_secrets_the_description_dropped_are_removed_and_foreign_ones_kept(tmp_p
     assert cibsecrets.remove_stale(d, root) == []
 
 
-def test_the_daemon_installs_this_nodes_secrets_and_logs_a_problem_once(tmp_path):
+def test_the_daemon_installs_this_nodes_secrets_and_logs_a_problem_once(tmp_path, caplog):
+    import logging
+
     from pacemail.controller import daemon, serve
 
     desc = secret_description(tmp_path)
@@ -241,11 +243,11 @@ def test_the_daemon_installs_this_nodes_secrets_and_logs_a_problem_once(tmp_path
     assert (tmp_path / "s" / "pm-fence-node1" / "password").read_text() == SECRET + "\n"
     assert d.state.secret_problems == ()
     source.chmod(0o644)
-    with pytest.MonkeyPatch.context() as mp:
-        lines = []
-        mp.setattr(serve.log, "warning", lambda msg, *a: lines.append(msg))
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger=serve.log.name):
         d.sync_secrets()
         d.sync_secrets()
+    lines = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(lines) == 1 and "readable by root only" in lines[0] and SECRET not in lines[0]
     assert "pacemail_controller_secret_problems 1\n" in daemon.metrics(d.state)
     source.chmod(0o600)

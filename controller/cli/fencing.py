@@ -145,11 +145,11 @@ def secrets_cmd(description, secrets_dir):
 
     d = _load(description)
     root = Path(secrets_dir) if secrets_dir else cibsecrets.SECRETS_DIR
-    done, problems = cibsecrets.install_all(d, root)
-    for i in done:
+    synced = cibsecrets.sync(d, root)
+    for i in synced.installed:
         state = "installed" if i.changed else "unchanged"
         click.echo(f"{i.secret.resource} {i.secret.param}: {state} (from {i.secret.source})")
-    for s in cibsecrets.remove_stale(d, root):
+    for s in synced.removed:
         click.echo(f"{s.resource} {s.param}: removed (no longer in the description)")
-    print_problems(problems)
-    sys.exit(1 if problems else 0)
+    print_problems(synced.problems)
+    sys.exit(1 if synced.problems else 0)
