@@ -1,11 +1,16 @@
-"""Running one drill: workload and sampler on, fault in, recovery watched, lab restored, figures.
+"""Running one drill: workload and sampler on, fault in, recovery watched, target restored, figures.
 
 Phases: steady (the stack whole on one node, SMTP and IMAP answering), fault,
 failover (the stack broken, then whole again, and both services answering),
 restore (the scenario undone, every node back in a quorate cluster), drain
 (the sender stops, the inbox is read until every accepted message is there).
 Whatever happens, the ``finally`` stops the workload and sampler and restores
-the lab; a Ctrl-C during that cleanup is held until it is done.
+the target; a Ctrl-C during that cleanup is held until it is done.
+
+The engine drives a :class:`DrillTarget` and does not know what it is made
+of: the namespace lab (:class:`pacemail.drills.labtarget.LabTarget`) or
+Vagrant VMs (:class:`pacemail.drills.vmtarget.VagrantTarget`). The workload
+runs from the target's client network namespace against the stack's VIP.
 """
 
 from __future__ import annotations
@@ -15,31 +20,49 @@ import threading
 import time
 import uuid
 from contextlib import contextmanager
-from dataclasses import dataclass
+from typing import Protocol
 
-from pacemail.drills import checks, client, events, figure
-from pacemail.drills.sampler import Sampler
-from pacemail.drills.scenarios import Scenario, restore
+from pacemail.drills import checks, client, figure, timing
+from pacemail.drills.labtarget import LabTarget, Timeouts
+from pacemail.drills.sampler import Sample
+from pacemail.drills.scenarios import Scenario
 from pacemail.drills.standin import Stack
-from pacemail.lab import cluster, state
-from pacemail.lab.topology import Lab
+from pacemail.lab import cluster
 
-STEADY_TIMEOUT_S = 90.0
 WARMUP_S = 2.0
-FAILOVER_TIMEOUT_S = 120.0
-REJOIN_TIMEOUT_S = 150.0
-FENCE_WAIT_S = 30.0
+
+# The lab target under its historical name (drills.target, twonode, tests build it).
+Target = LabTarget
 
 
-@dataclass(frozen=True)
-class Target:
-    lab: Lab
+class Sampling(Protocol):
+    samples: list[Sample]
+
+    def stop(self) -> list[Sample]: ...
+
+
+class DrillTarget(Protocol):
+    """What the engine needs from the thing it drills."""
     stack: Stack
-    kinds: tuple[str, ...] = ("vip", "mount", "postfix", "dovecot")
+    kinds: tuple[str, ...]
+    timeouts: Timeouts
+    workload_options: dict
+    note: str
 
     @property
-    def device(self) -> str:
-        return state.facts(self.lab.name)["mail_device"]
+    def label(self) -> str: ...
+    @property
+    def node_names(self) -> list[str]: ...
+    @property
+    def client_netns(self) -> str: ...
+    def sampler(self) -> Sampling: ...
+    def inject(self, fault: str, node: str) -> None: ...
+    def restore(self) -> list[str]: ...
+    def wait_rejoined(self, timeout: float) -> None: ...
+    def fenced(self, after: float) -> dict[str, float]: ...
+    def detected_at(self, nodes: list[str], pattern: str, after: float) -> float | None: ...
+    def write_marker(self, node: str) -> str | None: ...
+    def read_marker(self, node: str, marker: str) -> bool | None: ...
 
 
 class Progress:
@@ -81,77 +104,89 @@ def sigint_held():
             raise KeyboardInterrupt
 
 
-def _wait(probe, timeout: float, what: str):
-    return cluster.wait_for(probe, timeout, what, interval=0.1)
+def _wait(probe, timeout: float, what: str, interval: float):
+    return cluster.wait_for(probe, timeout, what, interval=interval)
 
 
-def run(target: Target, scenario: Scenario, say=lambda m: None) -> dict:
-    lab, stack = target.lab, target.stack
+def run(target: DrillTarget, scenario: Scenario, say=lambda m: None) -> dict:
+    stack, tmo = target.stack, target.timeouts
     started = time.time()
     progress = Progress(say, started)
     run_id = uuid.uuid4().hex[:12]
     result = {"scenario": scenario.name, "run_id": run_id, "stack": stack.kind,
-              "violations": [], "recovered": False}
-    sampler = Sampler(lab, target.device, stack.address)
+              "target": target.label, "violations": [], "recovered": False}
+    sampler = target.sampler()
     workload = None
     fault_at = None
+    marker = None
     try:
         progress("steady: waiting for the stack on one node")
         active = _wait(lambda: sampler.samples and checks.holder(sampler.samples[-1], target.kinds),
-                       STEADY_TIMEOUT_S, "the mail stack whole on one node")
-        workload = client.Workload(lab.client_netns, stack.address, run_id)
+                       tmo.steady, "the mail stack whole on one node", tmo.poll)
+        workload = client.Workload(target.client_netns, stack.address, run_id,
+                                   **target.workload_options)
         progress.workload = workload
         _wait(lambda: workload.answered_since("smtp", started) and
-              workload.answered_since("imap", started), 30, "SMTP and IMAP answering")
+              workload.answered_since("imap", started), tmo.answering, "SMTP and IMAP answering",
+              tmo.poll)
+        marker = target.write_marker(active)
         time.sleep(WARMUP_S)
         progress(f"fault: {scenario.name} on {active}")
         fault_at = time.time()
-        scenario.inject(lab, active)
+        target.inject(scenario.fault, active)
         progress("failover: waiting for the stack and both services again")
         back_at, active_after = _wait(lambda: _back(target, scenario, sampler.samples, fault_at),
-                                      FAILOVER_TIMEOUT_S,
-                                      f"the mail stack whole again after {scenario.name}")
+                                      tmo.failover,
+                                      f"the mail stack whole again after {scenario.name}",
+                                      tmo.poll)
         _wait(lambda: workload.answered_since("smtp", back_at) and
-              workload.answered_since("imap", back_at), 60, "SMTP and IMAP answering again")
+              workload.answered_since("imap", back_at), tmo.answering_again,
+              "SMTP and IMAP answering again", tmo.poll)
         result.update(recovered=True, active_before=active, active_after=active_after,
                       recover_s=round(back_at - fault_at, 2))
+        if marker is not None:
+            result["data_intact"] = target.read_marker(active_after, marker)
+            if not result["data_intact"]:
+                result["violations"].append(
+                    f"data written on {active} before the fault not read back on {active_after}")
         progress("restore: undoing the fault, waiting for every node to rejoin")
-        restore(lab)
-        cluster.wait_for_quorum(lab.name, [n.name for n in lab.nodes], REJOIN_TIMEOUT_S)
-        _wait(lambda: checks.holder(sampler.samples[-1], target.kinds), 60,
-              "the mail stack whole after the rejoin")
+        for action in target.restore():
+            say(f"restore: {action}")
+        target.wait_rejoined(tmo.rejoin)
+        _wait(lambda: checks.holder(sampler.samples[-1], target.kinds), tmo.whole_after_rejoin,
+              "the mail stack whole after the rejoin", tmo.poll)
     except TimeoutError as exc:
         result["violations"].append(str(exc))
     finally:
         with sigint_held():
-            progress("cleanup: stopping the workload, restoring the lab")
+            progress("cleanup: stopping the workload, restoring the target")
             workload_events = workload.stop() if workload else []
-            for action in restore(lab):
+            for action in target.restore():
                 say(f"restore: {action}")
             samples = sampler.stop()
             progress.close()
     progress("drain: reading the inbox")
     accepted = checks.accepted(workload_events)
-    mailbox = client.settle_mailbox(lab.client_netns, stack.address, run_id, accepted)
+    mailbox = client.settle_mailbox(target.client_netns, stack.address, run_id, accepted,
+                                    wait_s=tmo.settle)
     result.update(_figures(target, scenario, result, workload_events, samples, mailbox,
                            fault_at, accepted))
     say(f"[{time.time() - started:6.1f}s] done: {'PASS' if result['passed'] else 'FAIL'}")
     return result
 
 
-def _back(target: Target, scenario: Scenario, samples, fault_at: float):
+def _back(target: DrillTarget, scenario: Scenario, samples, fault_at: float):
     """(time, node) the fault was over: the stack broken and whole again, or, where it may
     stay put (a fencing race), whole on a node that survived the fencing."""
     back = checks.recovered_at(samples, target.kinds, fault_at)
     if back or scenario.moves is not None or not samples:
         return back
     node = checks.holder(samples[-1], target.kinds)
-    fenced = events.fenced(target.lab.nodes, fault_at) if node else {}
+    fenced = target.fenced(fault_at) if node else {}
     return (max(fenced.values()), node) if fenced and node not in fenced else None
 
 
 def _figures(target, scenario, result, workload_events, samples, mailbox, fault_at, accepted):
-    lab = target.lab
     d = checks.delivery(accepted, mailbox)
     out = {"accepted": d.accepted, "delivered": d.delivered, "lost": len(d.lost),
            "lost_numbers": list(d.lost), "duplicates": d.duplicates,
@@ -159,36 +194,40 @@ def _figures(target, scenario, result, workload_events, samples, mailbox, fault_
                           for s in ("smtp", "imap")},
            "detect_s": None, "fence_s": None, "fenced": []}
     violations = result["violations"] + checks.split_brain(samples, fault_at or time.time())
+    fenced = {}
     if fault_at:
         active = result.get("active_before")
-        survivors = [n for n in lab.nodes if n.name != active]
-        detected = events.detected_at(survivors if scenario.fence else lab.nodes,
+        names = target.node_names
+        survivors = [n for n in names if n != active]
+        detected = target.detected_at(survivors if scenario.fence else names,
                                       scenario.detect, fault_at)
         out["detect_s"] = round(detected - fault_at, 2) if detected else None
-        fenced = _fenced(lab, fault_at, scenario.fence)
+        fenced = _fenced(target, fault_at, scenario.fence)
         out["fenced"] = sorted(fenced)
         if fenced:
             out["fence_s"] = round(min(fenced.values()) - fault_at, 2)
         violations += _expectations(scenario, result, fenced)
+        out["back_s"] = timing.kinds_back(samples, target.kinds, fault_at,
+                                          result.get("active_after"))
     out["violations"] = violations
     out["passed"] = bool(result["recovered"] and not violations and not d.lost
                          and out["downtime_s"]["smtp"] is not None)
     out["timeline"] = figure.timeline_data(samples, workload_events, fault_at,
-                                           fence_at=min(fenced.values()) if fault_at and fenced
-                                           else None,
+                                           fence_at=min(fenced.values()) if fenced else None,
                                            recover_at=(fault_at + result["recover_s"])
                                            if result.get("recover_s") is not None else None,
-                                           nodes=[n.name for n in lab.nodes])
+                                           nodes=target.node_names)
     return out
 
 
-def _fenced(lab: Lab, fault_at: float, expected: str | None) -> dict[str, float]:
+def _fenced(target: DrillTarget, fault_at: float, expected: str | None) -> dict[str, float]:
     """Fencing since the fault; waits a little for the logs when fencing is expected."""
     if not expected:
-        return events.fenced(lab.nodes, fault_at)
+        return target.fenced(fault_at)
     try:
-        return cluster.wait_for(lambda: events.fenced(lab.nodes, fault_at), FENCE_WAIT_S,
-                                "a completed fencing in the logs", interval=1.0)
+        return cluster.wait_for(lambda: target.fenced(fault_at), target.timeouts.fence_wait,
+                                "a completed fencing in the logs",
+                                interval=target.timeouts.slow_poll)
     except TimeoutError:
         return {}
 

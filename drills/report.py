@@ -12,11 +12,57 @@ COLUMNS = ("scenario", "from", "to", "SMTP down (s)", "IMAP down (s)", "detect (
            "fence (s)", "recover (s)", "accepted", "lost", "dup", "violations", "verdict")
 
 
-def build(runs: list[dict], context: dict) -> dict:
+COMPARED = (("SMTP down (s)", "downtime_smtp"), ("IMAP down (s)", "downtime_imap"),
+            ("detect (s)", "detect_s"), ("fence (s)", "fence_s"), ("recover (s)", "recover_s"))
+BACK_KINDS = ("drbd", "mount", "vip", "dovecot", "postfix")
+
+
+def build(runs: list[dict], context: dict, compare: dict | None = None) -> dict:
+    """The report's data; ``compare``: another target's report (the namespace lab's, next to
+    the VMs'), summarised per figure beside this one's."""
     data = {"generated": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **context, "runs": runs}
     if len(runs) > 1:
         data["summary"] = stats.summary(runs)
+    if compare is not None and runs:
+        data["comparison"] = comparison(runs, compare, context.get("target", "this target"))
     return data
+
+
+def medians(runs: list[dict], scenario: str | None = None) -> dict:
+    """Median of each compared figure (and of each kind's back time) over ``runs`` of
+    ``scenario`` (all runs when None); None where nothing was measured."""
+    chosen = [r for r in runs if scenario is None or r.get("scenario") == scenario]
+    out = {name: stats.describe(stats.figure(r, name) for r in chosen)["median"]
+           for _, name in COMPARED}
+    for kind in BACK_KINDS:
+        out[f"back_{kind}"] = stats.describe((r.get("back_s") or {}).get(kind)
+                                             for r in chosen)["median"]
+    out["runs"], out["lost"] = len(chosen), sum(r.get("lost", 0) for r in chosen)
+    out["violations"] = sum(len(r.get("violations", [])) for r in chosen)
+    return out
+
+
+def comparison(runs: list[dict], other: dict, label: str) -> dict:
+    """This report's figures next to ``other``'s for the same scenario (medians)."""
+    scenario = runs[0]["scenario"]
+    return {"scenario": scenario, "this": {"target": label, **medians(runs, scenario)},
+            "other": {"target": other.get("target", "?"), "generated": other.get("generated"),
+                      **medians(other.get("runs", []), scenario)}}
+
+
+def latest_report(directory: Path, scenario: str, target_prefix: str = "lab") -> dict | None:
+    """The newest drill report in ``directory`` from a target named ``target_prefix...`` with a
+    run of ``scenario`` (how a VM report finds the lab's figures to stand beside)."""
+    for path in sorted(directory.glob("drill-*.json"), reverse=True):
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if str(data.get("target", "")).startswith(target_prefix) and \
+                any(r.get("scenario") == scenario for r in data.get("runs", [])):
+            data["file"] = path.name
+            return data
+    return None
 
 
 def write(data: dict, directory: Path) -> dict[str, Path]:
@@ -56,6 +102,32 @@ def markdown(data: dict) -> str:
             f = s[name]
             lines.append(f"| {name} | {f['n']} | {_num(f['median'])} | {_num(f['p95'])} "
                          f"| {_num(f['max'])} |")
+    backs = [run for run in data["runs"] if run.get("back_s")]
+    if backs:
+        lines += ["", "Back after the fault (s; from the invariant sampler, on the node the "
+                      "stack ended on; - when not interrupted):", "",
+                  "| scenario | " + " | ".join(BACK_KINDS) + " | data written before the fault |",
+                  "|" + "---|" * (len(BACK_KINDS) + 2)]
+        for run in backs:
+            intact = {True: "read back", False: "NOT read back", None: "not checked"}[
+                run.get("data_intact")]
+            lines.append(f"| {run['scenario']} | "
+                         + " | ".join(_num(run["back_s"].get(k)) for k in BACK_KINDS)
+                         + f" | {intact} |")
+    if "comparison" in data:
+        c = data["comparison"]
+        this, other = c["this"], c["other"]
+        lines += ["", f"{c['scenario']}, medians, this target next to "
+                      f"{other['target']} ({other.get('generated') or '?'}):", "",
+                  f"| figure | {this['target']} ({this['runs']} runs) "
+                  f"| {other['target']} ({other['runs']} runs) |", "|---|---|---|"]
+        for title, name in COMPARED:
+            lines.append(f"| {title} | {_num(this[name])} | {_num(other[name])} |")
+        for kind in BACK_KINDS:
+            lines.append(f"| {kind} back (s) | {_num(this['back_' + kind])} "
+                         f"| {_num(other['back_' + kind])} |")
+        lines.append(f"| lost / violations | {this['lost']} / {this['violations']} "
+                     f"| {other['lost']} / {other['violations']} |")
     figures = [run["figure"] for run in data["runs"] if run.get("figure")]
     if figures:
         lines += ["", "Timelines: " + ", ".join(f"[{f}]({f})" for f in figures)]

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pacemail.drills import standin
-from pacemail.drills.engine import Target
+from pacemail.drills.labtarget import LabTarget as Target
 from pacemail.lab import cluster, state
 from pacemail.lab.nodes import node_run
 

@@ -15,8 +15,9 @@ def checkout() -> Path:
     return Path(pacemail.__file__).resolve().parent.parent
 
 
-def vagrant_dir() -> Path:
-    return checkout() / "vagrant"
+def vagrant_dir(environ=os.environ) -> Path:
+    """The Vagrant project: PACEMAIL_VAGRANT_DIR, else the checkout's vagrant/."""
+    return Path(environ.get("PACEMAIL_VAGRANT_DIR") or checkout() / "vagrant")
 
 
 def provision_dir() -> Path:

@@ -33,7 +33,7 @@ def isolated_env(environ=os.environ) -> dict[str, str]:
     of the namespace's sshd (when `net up` made one) unless PACEMAIL_FENCE_KEY names another."""
     env = {**environ, "PACEMAIL_BOX": environ.get("PACEMAIL_BOX", "local"),
            "PACEMAIL_ISOLATED": "1", "VAGRANT_DEFAULT_PROVIDER": "libvirt",
-           "VAGRANT_CWD": str(paths.vagrant_dir()),
+           "VAGRANT_CWD": str(paths.vagrant_dir(environ)),
            "VAGRANT_HOME": str(vagrant_home(environ))}
     key = netns.fence_key(paths.state_dir(environ))
     if not environ.get("PACEMAIL_FENCE_KEY") and key.is_file():

@@ -26,36 +26,69 @@ def list_():
 
 @drill.command()
 @click.argument("scenario")
-@click.option("--target", "lab_name", default="pacemail", show_default=True, help="Lab name.")
+@click.option("--target", "lab_name", default="pacemail", show_default=True,
+              help="Lab name, or `vagrant`: the VMs `pacemail vagrant run -- up` provisioned.")
+@click.option("--vagrant-dir", type=click.Path(file_okay=False, exists=True),
+              help="With --target vagrant: the Vagrant project (default: the checkout's vagrant/).")
 @click.option("--description", type=click.Path(dir_okay=False, exists=True),
-              help="Cluster description to apply and drill (default: the stand-in stack).")
+              help="Cluster description to apply and drill (default: the stand-in stack; "
+                   "on VMs: the one provisioning applied).")
 @click.option("--repeat", default=1, show_default=True, type=click.IntRange(1, 100))
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed for `random`.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Also write JSON here.")
 @click.option("--report", "report_dir", default="reports", show_default=True,
               type=click.Path(file_okay=False), help="Directory for JSON, Markdown and SVG.")
-def run(scenario, lab_name, description, repeat, seed, json_path, report_dir):
-    """Run SCENARIO (see `pacemail drill list`) REPEAT times against the lab."""
+@click.option("--compare", "compare_path", type=click.Path(dir_okay=False, exists=True),
+              help="A drill report (JSON) to show next to this one; with --target vagrant the "
+                   "default is the newest lab report of the scenario in the report directory.")
+def run(scenario, lab_name, vagrant_dir, description, repeat, seed, json_path, report_dir,
+        compare_path):
+    """Run SCENARIO (see `pacemail drill list`) REPEAT times against the lab or the VMs."""
+    import os
+
     from pacemail.drills import engine, report, scenarios, target
 
     if scenario not in scenarios.names():
         raise click.BadParameter(f"unknown scenario {scenario!r} ({', '.join(scenarios.names())})")
     say = lambda m: click.echo(f"drill: {m}", err=True)  # noqa: E731
-    t = (target.description_target(lab_name, Path(description)) if description
-         else target.standin_target(lab_name))
+    vms = lab_name == "vagrant"
+    if vagrant_dir and not vms:
+        raise click.UsageError("--vagrant-dir goes with --target vagrant")
+    if vms:
+        from pacemail.drills import vmtarget
+
+        if description:
+            raise click.UsageError("--description: on VMs the stack is the one provisioning "
+                                   "applied (vagrant/provision/apply.sh)")
+        if vagrant_dir:
+            os.environ["PACEMAIL_VAGRANT_DIR"] = str(Path(vagrant_dir).resolve())
+        try:
+            t = vmtarget.connect()
+        except (RuntimeError, OSError) as exc:
+            raise click.ClickException(f"vagrant target: {exc}") from None
+        context = {"target": t.label, "stack": f"{t.stack.kind}: {', '.join(t.stack.resources)} "
+                   f"(VIP {t.stack.address})", "note": t.note}
+    else:
+        t = (target.description_target(lab_name, Path(description)) if description
+             else target.standin_target(lab_name))
+        context = {"target": t.label, "stack": t.stack.kind}
     try:
-        plan = scenarios.sequence(scenario, t.lab, repeat, seed)
+        plan = scenarios.sequence(scenario, t, repeat, seed)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
     runs = []
     try:
         for i, s in enumerate(plan, 1):
-            say(f"run {i}/{len(plan)}: {s.name} ({s.summary})")
+            say(f"run {i}/{len(plan)}: {s.name} ({s.summary}) on {t.label}")
             runs.append(engine.run(t, s, say))
     except KeyboardInterrupt:
-        say("interrupted; the lab was restored; reporting the finished runs")
-    data = report.build(runs, {"target": f"lab {t.lab.name}", "stack": t.stack.kind,
-                               "scenario": scenario, "seed": seed})
+        say("interrupted; the target was restored; reporting the finished runs")
+    compare = None
+    if compare_path:
+        compare = json.loads(Path(compare_path).read_text())
+    elif vms:
+        compare = report.latest_report(Path(report_dir), scenario)
+    data = report.build(runs, {**context, "scenario": scenario, "seed": seed}, compare)
     paths = report.write(data, Path(report_dir))
     if json_path:
         Path(json_path).write_text(json.dumps(data, indent=2) + "\n")
