@@ -453,7 +453,11 @@ class Log:
 
     def _emit(self, level, msg):
         text = printable(str(msg))
-        sys.stderr.write(f"{self.ident} {level.upper()}: {text}\n")
+        if sys.stderr is not None:  # None: DRBD runs its handlers with no stdio at all
+            try:
+                sys.stderr.write(f"{self.ident} {level.upper()}: {text}\n")
+            except (OSError, ValueError):
+                pass
         if self.facility == "none":
             return
         try:

@@ -74,6 +74,9 @@ class LabTarget:
     def sampler(self) -> Sampler:
         return Sampler(self.lab, self.device, self.stack.address)
 
+    def wait_redundant(self, timeout: float) -> None:
+        """The lab's DRBD double is one shared device: always redundant."""
+
     def inject(self, fault: str, node: str) -> None:
         inject(self.lab, fault, node)
 

@@ -129,6 +129,25 @@ class VagrantTarget:
                                             stream_argv, power)
         return self._sampler
 
+    def wait_redundant(self, timeout: float) -> None:
+        """Both DRBD disks UpToDate and connected before the fault (after a boot the initial
+        sync takes minutes here; a kill before it ends leaves no good disk to promote)."""
+        deadline = time.monotonic() + timeout
+        while not redundant(self._drbd_states()):
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"both DRBD disks UpToDate and connected: not within "
+                                   f"{timeout:.0f}s ({self._drbd_states()})")
+            time.sleep(self.timeouts.slow_poll)
+
+    def _drbd_states(self) -> dict[str, dict]:
+        if self._sampler is None:
+            return {}
+        out = {}
+        for node in self.storage:
+            line = self._sampler.latest(node)
+            out[node] = dict(line.drbd) if line is not None and self._sampler.fresh(node) else {}
+        return out
+
     # -- faults -----------------------------------------------------------------------
     def inject(self, fault: str, node: str) -> None:
         if fault == "power-off":
@@ -204,15 +223,7 @@ class VagrantTarget:
             time.sleep(self.timeouts.slow_poll)
 
     def _rejoined(self) -> bool:
-        if self._sampler is None:
-            return False
-        states = {}
-        for node in self.storage:
-            line = self._sampler.latest(node)
-            if line is None or not self._sampler.fresh(node):
-                return False
-            states[node] = line.drbd
-        if not redundant(states):
+        if not redundant(self._drbd_states()):
             return False
         asker = self._asker()
         if asker is None:
