@@ -82,7 +82,8 @@ def write(data: dict, directory: Path) -> dict[str, Path]:
 
 def markdown(data: dict) -> str:
     lines = [f"# pacemail drill report ({data['generated']})", ""]
-    lines += [f"- {k}: {v}" for k, v in data.items() if k not in ("generated", "runs", "summary")]
+    lines += [f"- {k}: {v}" for k, v in data.items()
+              if k not in ("generated", "runs", "summary", "comparison")]
     lines += ["", "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     for run in data["runs"]:
         d = run.get("downtime_s") or {}
@@ -119,8 +120,8 @@ def markdown(data: dict) -> str:
         this, other = c["this"], c["other"]
         lines += ["", f"{c['scenario']}, medians, this target next to "
                       f"{other['target']} ({other.get('generated') or '?'}):", "",
-                  f"| figure | {this['target']} ({this['runs']} runs) "
-                  f"| {other['target']} ({other['runs']} runs) |", "|---|---|---|"]
+                  f"| figure | {this['target']} (n={this['runs']}) "
+                  f"| {other['target']} (n={other['runs']}) |", "|---|---|---|"]
         for title, name in COMPARED:
             lines.append(f"| {title} | {_num(this[name])} | {_num(other[name])} |")
         for kind in BACK_KINDS:
