@@ -88,12 +88,15 @@ def _read(path: str) -> str:
 
 
 def _stats(proc: str) -> dict[int, str]:
+    """``/proc/PID/stat`` of init's children (where daemons end up), or of every process
+    when the kernel has no ``children`` file: a scan of ~20 files, not ~150, each second."""
+    children = _read(f"{proc}/1/task/1/children")
+    pids = children.split() if children else [n for n in os.listdir(proc) if n.isdigit()]
     out = {}
-    for name in os.listdir(proc):
-        if name.isdigit():
-            text = _read(f"{proc}/{name}/stat")
-            if text:
-                out[int(name)] = text
+    for name in pids:
+        text = _read(f"{proc}/{name}/stat")
+        if text:
+            out[int(name)] = text
     return out
 
 

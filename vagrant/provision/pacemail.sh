@@ -6,7 +6,8 @@
 # packages to the tree's folders (pyproject's package-dir, as an editable
 # install does), the `pacemail` command, and the agents' launchers.
 # A `vagrant rsync` then updates the code the cluster runs; run this again
-# only when pyproject's packages change.
+# only when pyproject's packages change. Not under a running cluster: between
+# the finder and the launchers an agent run fails (seen: a failed stop, a fencing).
 # Settings (environment): PACEMAIL_SRC (default /vagrant).
 set -euo pipefail
 # shellcheck source=vagrant/provision/lib.sh
@@ -53,3 +54,6 @@ script.chmod(0o755)
 PY
 ln -sf "$VENV/bin/pacemail" /usr/bin/pacemail
 pacemail agents install >/dev/null
+# On disk before anything can fence this VM: a node reset seconds after this step once
+# came back with these files empty (ext4's delayed allocation).
+sync
