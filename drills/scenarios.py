@@ -39,7 +39,7 @@ class Scenario:
 SCENARIOS = {s.name: s for s in (
     Scenario("power-off-active", "pull the plug on the node running the mail stack",
              "power-off", "active", True, events.MEMBERSHIP_LOST),
-    Scenario("partition-active", "cut the active node off from the others at the switch",
+    Scenario("partition-active", "cut the active node off from the others (its cluster network)",
              "partition", "active", True, events.MEMBERSHIP_LOST, labs="three"),
     Scenario("kill-postfix", "SIGKILL postfix's master on the active node",
              "kill:master", None, False, events.MONITOR_FAILED),

@@ -38,9 +38,9 @@ PACEMAKER_LOG = "/var/log/pacemaker/pacemaker.log"
 LOG_TAIL_BYTES = 4_000_000
 MANAGEMENT_NET = "198.18.0."                # Vagrantfile: management network 198.18.0.0/25
 NOTE = ("Vagrant VMs under qemu TCG (no KVM here): every resource-agent operation takes "
-        "seconds (a DRBD promote ~3 s, postfix's start ~10 s, the fence-peer handler ~10 s, "
-        "fence_virsh ~15 s), so failovers take about ten times the namespace lab's. "
-        "Sampler: one ssh stream per node, a line a second.")
+        "seconds (measured: fence_virsh ~8 s, the DRBD fence-peer handler ~5 s, postfix's "
+        "start ~26 s) and a killed daemon waits for its 30 s monitor, so failovers take "
+        "several times the namespace lab's. Sampler: one ssh stream per VM, a line a second.")
 # Under TCG: the VMs' figures (vagrant/README.md) are 60-110 s to a whole stack after a kill,
 # 70-100 s to rejoin, 100-130 s to an UpToDate Secondary.
 VM_TIMEOUTS = Timeouts(steady=300.0, answering=120.0, failover=300.0, answering_again=120.0,
