@@ -183,3 +183,14 @@ def test_drbd_handler_logging_survives_no_stdio():
             "Log('fence-peer', 'mail', {}).warning('no stdio, syslog')\n")
     done = subprocess.run([sys.executable, "-c", code], timeout=60)
     assert done.returncode == 0
+
+
+def test_libvirtd_starts_with_kvm_hidden():
+    """libvirt re-probed qemu on nearly every call while /dev/kvm existed but was closed to
+    its qemu user (probe: KVM enabled; cache check: not usable): libvirtd starts in a mount
+    namespace of its own with /dev/kvm covered; virtlogd as before."""
+    argv = netns.daemon_argv("libvirtd")
+    assert argv[:4] == ["ip", "netns", "exec", netns.NETNS]
+    assert argv[4:8] == ["unshare", "--mount", "--propagation", "private"]
+    assert argv[-4:] == ["-m", "pacemail.vms.nokvm", "libvirtd", "-d"]
+    assert netns.daemon_argv("virtlogd") == ["ip", "netns", "exec", netns.NETNS, "virtlogd", "-d"]

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import time
 from pathlib import Path
 
@@ -71,7 +72,7 @@ def up(say=lambda m: None) -> None:
     run(["ip", "-n", NETNS, "link", "set", "lo", "up"], timeout=STEP_S)
     for name, pid_file in DAEMONS:
         if pid_in_netns(pid_file) is None:
-            run(["ip", "netns", "exec", NETNS, name, "-d"], timeout=STEP_S)
+            run(daemon_argv(name), timeout=STEP_S)
             say(f"started {name} in netns {NETNS}")
     _wait(SOCKET.exists, 30, f"{SOCKET}")
     virsh = ["ip", "netns", "exec", NETNS, "virsh", "-c", "qemu:///system"]
@@ -91,6 +92,17 @@ def up(say=lambda m: None) -> None:
             capture=False)
         _wait(lambda: pid_in_netns(SSHD_PID) is not None, 10, "sshd's pid file")
         say(f"started sshd in netns {NETNS} for fence_virsh (key {fence_key()})")
+
+
+def daemon_argv(name: str) -> list[str]:
+    """How ``name`` (virtlogd, libvirtd) starts in the namespace; libvirtd with /dev/kvm
+    hidden in a mount namespace of its own (:mod:`pacemail.vms.nokvm`: without it libvirt
+    re-probed qemu's capabilities on nearly every call)."""
+    argv = ["ip", "netns", "exec", NETNS]
+    if name == "libvirtd":
+        argv += ["unshare", "--mount", "--propagation", "private",
+                 sys.executable, "-m", "pacemail.vms.nokvm"]
+    return argv + [name, "-d"]
 
 
 def fence_key(state: Path | None = None) -> Path:
