@@ -43,10 +43,16 @@ POSTFIX_MAIN = {
     "virtual_mailbox_domains": DOMAIN,
     "virtual_mailbox_maps": f"inline:{{ {USER}@{DOMAIN}=lmtp }}",
     "virtual_transport": f"lmtp:inet:127.0.0.1:{LMTP_PORT}",
-    # a message deferred while dovecot (re)starts is retried within seconds
+    # A message deferred while dovecot (re)starts is retried within seconds, but not
+    # sooner than 3 s: qmgr takes a deferred file back once its time stamp (now +
+    # backoff, whole seconds) is at most 1 s ahead, so a 1 s backoff hands it back at
+    # once, sometimes before the lmtp/error agent that deferred it has closed (unlocked)
+    # it; qmgr then logs "skipped, still being delivered" and parks it in incoming/
+    # for 60 s, picked up only by the next incoming scan (new mail or the 300 s
+    # wakeup). With 3 s the agent has at least 1 s. (#7: kill-dovecot "lost" a message.)
     "queue_run_delay": "1s",
-    "minimal_backoff_time": "1s",
-    "maximal_backoff_time": "2s",
+    "minimal_backoff_time": "3s",
+    "maximal_backoff_time": "3s",
     "maillog_file": "/var/log/postfix.log",
 }
 

@@ -56,8 +56,9 @@ mynetworks = 127.0.0.0/8 198.18.0.0/24
 default_transport = smtp:[{client}]:{sink}
 smtp_connect_timeout = 2s
 queue_run_delay = 1s
-minimal_backoff_time = 1s
-maximal_backoff_time = 2s
+# not under 3 s: qmgr would take a deferred file back while its agent still holds it (lab/mailconf.py)
+minimal_backoff_time = 3s
+maximal_backoff_time = 3s
 maillog_file = /var/log/postfix-{name}.log
 """
 SINK = """\
