@@ -194,3 +194,12 @@ def test_libvirtd_starts_with_kvm_hidden():
     assert argv[4:8] == ["unshare", "--mount", "--propagation", "private"]
     assert argv[-4:] == ["-m", "pacemail.vms.nokvm", "libvirtd", "-d"]
     assert netns.daemon_argv("virtlogd") == ["ip", "netns", "exec", netns.NETNS, "virtlogd", "-d"]
+
+
+def test_libvirtd_qemu_conf_has_no_domain_namespaces():
+    from pacemail.vms import nokvm
+
+    text = nokvm.qemu_conf('user = "libvirt-qemu"\nnamespaces = [ "mount" ]\n#namespaces = []\n')
+    assert 'user = "libvirt-qemu"' in text
+    assert [line for line in text.splitlines() if line.startswith("namespaces")] == \
+        ["namespaces = []"]
