@@ -114,7 +114,8 @@ def svg(run: dict) -> str:
 
 def _title(run: dict) -> str:
     verdict = "PASS" if run.get("passed") else "FAIL"
-    return (f"{run['scenario']} ({run.get('stack', '?')} stack): "
+    where = f" on {run['target']}" if run.get("target") else ""
+    return (f"{run['scenario']} ({run.get('stack', '?')} stack{where}): "
             f"{run.get('active_before') or '?'} -> {run.get('active_after') or '?'}  [{verdict}]")
 
 
