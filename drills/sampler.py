@@ -15,31 +15,19 @@ import threading
 import time
 from dataclasses import dataclass
 
+from pacemail.drills.vmprobe import MASTERS, local_addresses
 from pacemail.lab import power
 from pacemail.lab.status import mount_holders
 from pacemail.lab.topology import Lab
 
 INTERVAL_S = 0.1
 KINDS = ("vip", "mount", "drbd", "postfix", "dovecot")
-MASTERS = {"master": "postfix", "dovecot": "dovecot"}  # process name -> kind
 
 
 @dataclass(frozen=True)
 class Sample:
     t: float
     holders: dict[str, tuple[str, ...]]  # kind -> nodes holding it at t
-
-
-def local_addresses(fib_trie: str) -> set[str]:
-    """Addresses a ``/proc/net/fib_trie`` text marks ``/32 host LOCAL``."""
-    found, last = set(), None
-    for line in fib_trie.splitlines():
-        text = line.strip()
-        if text.startswith("|--"):
-            last = text[3:].strip()
-        elif text == "/32 host LOCAL" and last:
-            found.add(last)
-    return found
 
 
 def _read(path: str) -> str | None:

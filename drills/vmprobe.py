@@ -9,7 +9,8 @@ cost it minutes of CPU). Each line says what the node holds at that moment:
 "peer_disk"}, "masters": ["postfix", "dovecot"]}``
 
 Nothing here imports pacemail: the guest runs it from the source text. The
-functions are pure over /proc texts so the host's tests can run them.
+functions are pure over /proc texts, so the host's tests and the lab sampler
+(:mod:`pacemail.drills.sampler`) use them too.
 """
 
 from __future__ import annotations
