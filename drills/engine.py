@@ -23,17 +23,13 @@ from contextlib import contextmanager
 from typing import Protocol
 
 from pacemail.drills import checks, client, figure, timing
-from pacemail.drills.labtarget import LabTarget, Timeouts
+from pacemail.drills.labtarget import Timeouts
 from pacemail.drills.sampler import Sample
 from pacemail.drills.scenarios import Scenario
 from pacemail.drills.standin import Stack
 from pacemail.lab import cluster
 
 WARMUP_S = 2.0
-
-# The lab target under its historical name (drills.target, twonode, tests build it).
-Target = LabTarget
-
 
 class Sampling(Protocol):
     samples: list[Sample]

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pacemail.drills import standin
-from pacemail.drills.labtarget import LabTarget as Target
+from pacemail.drills.labtarget import LabTarget
 from pacemail.lab import cluster, state
 from pacemail.lab.nodes import node_run
 
@@ -23,17 +23,17 @@ if TYPE_CHECKING:
 STANDIN_VIP = "198.18.0.100"
 
 
-def standin_target(lab_name: str, address: str = STANDIN_VIP) -> Target:
+def standin_target(lab_name: str, address: str = STANDIN_VIP) -> LabTarget:
     lab = state.load(lab_name)
     view = cluster.crm_view(lab.name, next(n.name for n in lab.nodes))
     ids = (f"{standin.GROUP}-vip", f"{standin.GROUP}-fs", f"{standin.GROUP}-postfix",
            f"{standin.GROUP}-dovecot")
     if ids[0] in view.resources:
-        return Target(lab, standin.Stack(address, ids, "stand-in"))
-    return Target(lab, standin.place(lab, address))
+        return LabTarget(lab, standin.Stack(address, ids, "stand-in"))
+    return LabTarget(lab, standin.place(lab, address))
 
 
-def description_target(lab_name: str, path: Path) -> Target:
+def description_target(lab_name: str, path: Path) -> LabTarget:
     """Apply the description file to the lab and drill its stack."""
     from pacemail.controller.description import load
     from pacemail.controller.problems import errors
@@ -44,7 +44,7 @@ def description_target(lab_name: str, path: Path) -> Target:
     return pacemail_target(lab_name, parsed.description)
 
 
-def pacemail_target(lab_name: str, d: Description) -> Target:
+def pacemail_target(lab_name: str, d: Description) -> LabTarget:
     """Apply ``d`` to the lab through node1 (no-op when applied already) and drill its stack."""
     from pacemail.controller import apply
 
@@ -52,7 +52,7 @@ def pacemail_target(lab_name: str, d: Description) -> Target:
     outcome = apply.apply(d, allow_restart=True, run=functools.partial(node_run, lab.name, "node1"))
     if outcome.refused:
         raise RuntimeError(f"pacemail apply refused: {outcome.refused}")
-    return Target(lab, standin.Stack(d.vips[0].address, stack_ids(d), "pacemail"),
+    return LabTarget(lab, standin.Stack(d.vips[0].address, stack_ids(d), "pacemail"),
                   kinds=("vip", "mount", "drbd", "postfix", "dovecot"))
 
 

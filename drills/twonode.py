@@ -27,6 +27,7 @@ from pacemail.controller.description import parse
 from pacemail.controller.model import Description
 from pacemail.controller.problems import errors
 from pacemail.drills import engine, standin, target
+from pacemail.drills.labtarget import LabTarget
 from pacemail.drills.scenarios import SCENARIOS
 from pacemail.lab import cluster, lifecycle
 from pacemail.lab.fence_agent import PASSWORD_FILE
@@ -95,7 +96,7 @@ def prepare(name: str, secret: str) -> Prepared:
     return Prepared(lab, parsed.description, path, plan.stdout + plan.stderr)
 
 
-def settled_standin(lab: Lab) -> engine.Target:
+def settled_standin(lab: Lab) -> LabTarget:
     """The stand-in stack, running, its fail counts cleared.
 
     The stand-in's postfix and dovecot are created before their constraints,
@@ -110,7 +111,7 @@ def settled_standin(lab: Lab) -> engine.Target:
     return t
 
 
-def place_stack(p: Prepared) -> engine.Target:
+def place_stack(p: Prepared) -> LabTarget:
     """The stand-in stack, weighing ``placement.priority`` like pacemail's stack would."""
     t = settled_standin(p.lab)
     priority = str(p.description.placement.priority)
@@ -121,7 +122,7 @@ def place_stack(p: Prepared) -> engine.Target:
     return t
 
 
-def rounds(t: engine.Target, count: int, say=lambda m: None) -> list[dict]:
+def rounds(t: LabTarget, count: int, say=lambda m: None) -> list[dict]:
     """``count`` link cuts, each with the stack away from the DC (the DC fences first by
     itself: it need not be elected); each result gains ``dc_before`` and
     ``single_survivor`` (one node fenced, the other serving the whole stack, no split
