@@ -19,7 +19,6 @@ from pacemail.lab.topology import Lab
 from pacemail.proc import CommandError
 
 TIMEOUT_S = 30.0
-FAULTS = ("power-off", "partition", "kill:master", "kill:dovecot", "kill:corosync", "standby")
 
 
 @dataclass(frozen=True)
@@ -43,7 +42,6 @@ class LabTarget:
     stack: Stack
     kinds: tuple[str, ...] = ("vip", "mount", "postfix", "dovecot")
     timeouts: Timeouts = field(default_factory=Timeouts)
-    faults: tuple[str, ...] = FAULTS
     workload_options: dict = field(default_factory=dict)   # client.Workload keywords
     note: str = ""
 

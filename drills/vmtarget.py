@@ -31,12 +31,10 @@ from pacemail.drills.standin import Stack
 from pacemail.proc import CommandError
 from pacemail.vms import guests, netns
 
-FAULTS = ("power-off", "partition", "kill:master", "kill:dovecot", "kill:corosync", "standby")
 SSH_S = 60.0
 DESCRIPTION = "/etc/pacemail/mail.yaml"     # what provision/apply.sh applied
 PACEMAKER_LOG = "/var/log/pacemaker/pacemaker.log"
 LOG_TAIL_BYTES = 4_000_000
-MANAGEMENT_NET = "198.18.0."                # Vagrantfile: management network 198.18.0.0/25
 NOTE = ("Vagrant VMs under qemu TCG (no KVM here): every resource-agent operation takes "
         "seconds (measured: fence_virsh ~8 s, the DRBD fence-peer handler ~5 s, postfix's "
         "start ~26 s) and a killed daemon waits for its 30 s monitor, so failovers take "
@@ -91,7 +89,6 @@ class VagrantTarget:
     mount_point: str
     kinds: tuple[str, ...] = ("vip", "mount", "drbd", "postfix", "dovecot")
     timeouts: Timeouts = VM_TIMEOUTS
-    faults: tuple[str, ...] = FAULTS
     workload_options: dict = field(default_factory=lambda: {"interval": 0.5,
                                                              "duration": 1500.0})
     note: str = NOTE
