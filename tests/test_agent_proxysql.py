@@ -337,6 +337,9 @@ def test_under_pacemaker_a_killed_instance_is_recovered(lab, params):
             return now and not set(now) & set(first) and \
                 cluster.crm_view(lab.name, "node1").resources.get(rsc)
         cluster.wait_for(recovered, 60, f"{rsc} recovered after kill -9")
+        # new pids appear as soon as the restart begins; the status can still say Started
+        # from before the failure: let the transition (the start op) finish first
+        node_run(lab.name, "node1", ["crm_resource", "--wait", "--timeout=60s"], timeout=90)
         status = node_run(lab.name, "node1", ["crm_mon", "-1", "--output-as=xml"],
                           timeout=10).stdout
         failures = [f.attrib for f in ET.fromstring(status).iter("failure")]
