@@ -119,6 +119,9 @@ def place_stack(p: Prepared) -> LabTarget:
         node_run(p.lab.name, "node1", ["crm_resource", "--resource", rid, "--meta",
                                        "--set-parameter", "priority", "--parameter-value",
                                        priority], timeout=30)
+    # Read the placement only once the cleanup's probes and the meta changes have
+    # run their transitions (CI once saw the stand-in counted where it then was not).
+    cluster.settle(p.lab.name, "node1", 120)
     return t
 
 
@@ -143,11 +146,12 @@ def rounds(t: LabTarget, count: int, say=lambda m: None) -> list[dict]:
     return out
 
 
-def _stack_away_from_dc(lab: Lab) -> str | None:
+def _stack_away_from_dc(lab: Lab) -> str:
     """Move the stand-in off the DC (a move constraint, then cleared); returns the DC."""
-    view = cluster.crm_view(lab.name, "node1")
     postfix = f"{standin.GROUP}-postfix"
-    if view.dc not in view.resources.get(postfix, []):
+    view = cluster.crm_view(lab.name, "node1")
+    running = view.resources.get(postfix, [])
+    if view.dc and len(running) == 1 and running != [view.dc]:
         return view.dc
     other = next(n.name for n in lab.nodes if n.name != view.dc)
     crm = functools.partial(node_run, lab.name, "node1", timeout=30)
@@ -157,6 +161,10 @@ def _stack_away_from_dc(lab: Lab) -> str | None:
                          == [other], 90, f"the stand-in moved to {other}")
     finally:
         crm(["crm_resource", "--resource", standin.GROUP, "--clear"])
+    cluster.settle(lab.name, "node1", 120)
+    view = cluster.crm_view(lab.name, "node1")
+    if not view.dc or view.resources.get(postfix) in (None, [view.dc]):
+        raise RuntimeError(f"the stand-in is not away from the DC after the move: {view}")
     return view.dc
 
 

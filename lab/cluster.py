@@ -71,6 +71,16 @@ def wait_for(probe: Callable[[], T | None], timeout: float, what: str,
         time.sleep(interval)
 
 
+def settle(lab: str, node: str, timeout: float) -> None:
+    """Until the cluster has no transition pending or running (``crm_resource --wait``).
+
+    A view read right after a cleanup or a meta change may show a resource where
+    the next transition is about to move or re-probe it.
+    """
+    node_run(lab, node, ["crm_resource", "--wait", "--timeout", f"{timeout:.0f}s"],
+             timeout=timeout + 20)
+
+
 def wait_for_quorum(lab: str, members: list[str], timeout: float) -> ClusterView:
     """Until ``members`` are all online in one quorate partition with a DC, seen from the first."""
     def probe():
