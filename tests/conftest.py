@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 
 import pytest
 
+STARTED = time.monotonic()   # the run's start: late, costly tests weigh CI's budget from it
 LAB_NAME = os.environ.get("PACEMAIL_TEST_LAB", "pmtest")  # one lab per concurrent test run
 LAB_TOOLS = ("corosync", "pacemakerd", "crm_mon", "cibadmin", "nsenter", "unshare", "ip", "nft",
              "losetup", "mkfs.ext4")

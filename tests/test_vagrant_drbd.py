@@ -1,8 +1,8 @@
 """ocf:pacemail:drbd and ocf:pacemail:mount against the real DRBD 8.4 module, in the Vagrant VMs.
 
 Runs against a cluster booted and provisioned already (``pacemail vagrant net
-up && pacemail vagrant run -- up --no-parallel``), only with
-PACEMAIL_VAGRANT_DRILL=1; otherwise each test skips with the reason. In file
+up && pacemail vagrant run -- up --no-parallel``); without it (or with
+PACEMAIL_VAGRANT_DRILL=0) each test skips with the reason. In file
 order: the steady state; promotion scores following the Secondary's disk
 states through a slowed resync; a move of the stack (demote + promote under
 Pacemaker); a hard power-off of the Primary's VM (the other storage node

@@ -12,7 +12,7 @@ import pytest
 
 from pacemail.controller.description import load
 from pacemail.controller.problems import errors
-from pacemail.vms import box, build, guest, guests, netns, paths, vagrantcmd
+from pacemail.vms import box, build, guest, guests, netns, paths, readiness, vagrantcmd
 
 VAGRANT_DIR = paths.vagrant_dir()
 SCRIPTS = sorted(paths.provision_dir().glob("*.sh"))
@@ -203,3 +203,11 @@ def test_libvirtd_qemu_conf_has_no_domain_namespaces():
     assert 'user = "libvirt-qemu"' in text
     assert [line for line in text.splitlines() if line.startswith("namespaces")] == \
         ["namespaces = []"]
+
+
+def test_the_vm_drill_starts_only_while_ci_has_time_for_it():
+    assert readiness.over_budget(12 * 60, environ={}) is None
+    late = readiness.over_budget(19 * 60, environ={})
+    assert late and "19.0 min in" in late and "PACEMAIL_VAGRANT_DRILL=1" in late
+    assert readiness.over_budget(19 * 60, environ={"PACEMAIL_VAGRANT_DRILL": "1"}) is None
+    assert readiness.unavailable(environ={"PACEMAIL_VAGRANT_DRILL": "0"}) is not None
