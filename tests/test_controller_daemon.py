@@ -239,8 +239,11 @@ def test_live_daemon_reports_drift_repairs_it_and_survives_a_hung_cib(lab):
         finally:
             run(["pkill", "-CONT", "-x", "pacemaker-based"], timeout=10)
         before = metrics()["pacemail_controller_cycles_total"]
-        wait("cycling again", lambda m: m.get("pacemail_controller_cycles_total", 0) > before + 2
-             and m.get("pacemail_controller_last_cycle_success") == 1 and m, timeout=120)
+        try:
+            wait("cycling again", lambda m: m.get("pacemail_controller_cycles_total", 0) > before + 2
+                 and m.get("pacemail_controller_last_cycle_success") == 1 and m, timeout=120)
+        except TimeoutError as exc:
+            pytest.fail(f"{exc}\n{after_the_hang(lab.name, dc, p)}")
         assert p.poll() is None
         if cluster.crm_view(lab.name, dc).dc == dc:    # still the DC: it repairs again
             set_fake("6")
@@ -254,3 +257,23 @@ def test_live_daemon_reports_drift_repairs_it_and_survives_a_hung_cib(lab):
         cluster.wait_for_quorum(lab.name, list(NODES), 120)
         assert apply.remove_owned(run=run)
 
+
+
+def after_the_hang(lab_name: str, dc: str, daemon_process) -> str:
+    """What a failed recovery leaves to look at: was the DC fenced, is the daemon alive."""
+    from pacemail.lab.nodes import NodeDown, node_run
+    from pacemail.proc import CommandError
+
+    other = next(n for n in NODES if n != dc)
+    seen = [f"daemon exit code: {daemon_process.poll()}"]
+    for argv in (["stonith_admin", "--history", "*"], ["crm_mon", "-1"]):
+        try:
+            done = node_run(lab_name, other, argv, timeout=30, check=False)
+            seen.append(f"{' '.join(argv)} on {other}:\n{done.stdout}{done.stderr}")
+        except (CommandError, NodeDown) as exc:
+            seen.append(f"{' '.join(argv)} on {other}: {exc}")
+    log = Path(f"/tmp/pacemail-daemon-{lab_name}.log")
+    if log.exists():
+        seen.append("daemon log (tail):\n" + "\n".join(log.read_text(errors="replace")
+                                                       .splitlines()[-30:]))
+    return "\n".join(seen)
