@@ -38,6 +38,18 @@ def cib_file_runner(path: str | Path) -> Runner:
     return functools.partial(run, env=env)
 
 
+def capped(run: Runner, limit: float) -> Runner:
+    """``run`` with no call allowed more than ``limit`` seconds.
+
+    For the daemon: pacemakerd kills a CIB manager that has not answered its
+    liveness checks for about 30 s, so a cycle that waits as long on a hung one
+    learns nothing sooner than the cluster does.
+    """
+    def run_capped(argv, *, timeout: float, **kwargs):
+        return run(argv, timeout=min(timeout, limit), **kwargs)
+    return run_capped
+
+
 def get_cib(timeout: float = 30.0, *, run: Runner = run) -> bytes:
     """The running cluster's CIB (raises CommandError when there is no cluster)."""
     return run(["cibadmin", "--query"], timeout=timeout).stdout.encode("utf-8", "surrogateescape")

@@ -196,7 +196,8 @@ def test_live_daemon_reports_drift_repairs_it_and_survives_a_hung_cib(lab):
 
     def start(*options):
         return subprocess.Popen(enter_argv(lab.name, dc, [PACEMAIL, "controller", "run", "--description",
-                                                          path, "--interval", "1", *options]),
+                                                          path, "--interval", "1",
+                                                          "--call-timeout", "5", *options]),
                                 env=node_env(lab.name), stdout=subprocess.DEVNULL,
                                 stderr=open(f"/tmp/pacemail-daemon-{lab.name}.log", "ab"))
 
@@ -231,13 +232,15 @@ def test_live_daemon_reports_drift_repairs_it_and_survives_a_hung_cib(lab):
         assert fake() == "1"
         # The DC's CIB manager hangs: cycles fail and back off, then recover when it
         # resumes. (Killing it instead can get the DC fenced, a race in Pacemaker that
-        # takes the daemon down with its node: systemd's part, not the loop's.)
+        # takes the daemon down with its node: systemd's part, not the loop's.) The
+        # hang lasts one 5 s call: pacemakerd kills a CIB manager that has missed about
+        # 30 s of liveness checks, which twice turned this hang into that kill.
         run(["pkill", "-STOP", "-x", "pacemaker-based"], timeout=10)
         try:
             wait("a failed cycle", lambda m: m.get("pacemail_controller_last_cycle_success") == 0,
                  timeout=90)
         finally:
-            run(["pkill", "-CONT", "-x", "pacemaker-based"], timeout=10)
+            run(["pkill", "-CONT", "-x", "pacemaker-based"], timeout=10, check=False)
         before = metrics()["pacemail_controller_cycles_total"]
         try:
             wait("cycling again", lambda m: m.get("pacemail_controller_cycles_total", 0) > before + 2
@@ -257,6 +260,18 @@ def test_live_daemon_reports_drift_repairs_it_and_survives_a_hung_cib(lab):
         cluster.wait_for_quorum(lab.name, list(NODES), 120)
         assert apply.remove_owned(run=run)
 
+
+
+def test_a_capped_runner_never_waits_longer_than_its_limit():
+    seen = []
+
+    def runner(argv, *, timeout, check=True):
+        seen.append((argv[0], timeout, check))
+
+    capped = live.capped(runner, 5)
+    capped(["cibadmin"], timeout=30)
+    capped(["crm_mon"], timeout=2, check=False)
+    assert seen == [("cibadmin", 5, True), ("crm_mon", 2, False)]
 
 
 def after_the_hang(lab_name: str, dc: str, daemon_process) -> str:

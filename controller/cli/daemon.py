@@ -33,12 +33,16 @@ def _listen(value: str) -> tuple[str, int]:
               help="HOST:PORT of /metrics and /healthz.")
 @click.option("--uptodate-score", default=None, type=int,
               help="Promotion score meaning UpToDate for stale DRBD fences [default: 1000].")
-def run(description_path, repair, allow_restart, interval, listen, uptodate_score):
+@click.option("--call-timeout", default=None, type=click.FloatRange(1, 600),
+              help="At most this many seconds for each Pacemaker tool call "
+                   "[default: each call's own, 30 s for reads, 120 s for a push].")
+def run(description_path, repair, allow_restart, interval, listen, uptodate_score, call_timeout):
     """Watch the CIB every INTERVAL seconds; on the DC report drift (and --repair it), clear
     stale DRBD fence constraints; serve metrics. Runs until stopped."""
     import logging
 
-    from pacemail.controller import daemon, serve
+    from pacemail import proc
+    from pacemail.controller import daemon, live, serve
     from pacemail.controller.cli.config import _load
 
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
@@ -46,7 +50,8 @@ def run(description_path, repair, allow_restart, interval, listen, uptodate_scor
     host, port = _listen(listen)
     config = daemon.Config(_load(description_path), repair, allow_restart,
                            daemon.UP_TO_DATE_SCORE if uptodate_score is None else uptodate_score)
-    d = serve.Daemon(config, interval)
+    runner = proc.run if call_timeout is None else live.capped(proc.run, call_timeout)
+    d = serve.Daemon(config, interval, run=runner)
     server = serve.serve_http(d, host, port)
     logging.getLogger("pacemail.controller").info(
         "started: %s, repair %s, every %ss, http://%s:%s/metrics", description_path,
