@@ -149,9 +149,13 @@ def rounds(t: LabTarget, count: int, say=lambda m: None) -> list[dict]:
 def _stack_away_from_dc(lab: Lab) -> str:
     """Move the stand-in off the DC (a move constraint, then cleared); returns the DC."""
     postfix = f"{standin.GROUP}-postfix"
+
+    def away(view: cluster.ClusterView) -> bool:
+        running = view.resources.get(postfix, [])
+        return bool(view.dc) and len(running) == 1 and running != [view.dc]
+
     view = cluster.crm_view(lab.name, "node1")
-    running = view.resources.get(postfix, [])
-    if view.dc and len(running) == 1 and running != [view.dc]:
+    if away(view):
         return view.dc
     other = next(n.name for n in lab.nodes if n.name != view.dc)
     crm = functools.partial(node_run, lab.name, "node1", timeout=30)
@@ -163,7 +167,7 @@ def _stack_away_from_dc(lab: Lab) -> str:
         crm(["crm_resource", "--resource", standin.GROUP, "--clear"])
     cluster.settle(lab.name, "node1", 120)
     view = cluster.crm_view(lab.name, "node1")
-    if not view.dc or view.resources.get(postfix) in (None, [view.dc]):
+    if not away(view):
         raise RuntimeError(f"the stand-in is not away from the DC after the move: {view}")
     return view.dc
 

@@ -78,7 +78,7 @@ def settle(lab: str, node: str, timeout: float) -> None:
     the next transition is about to move or re-probe it.
     """
     node_run(lab, node, ["crm_resource", "--wait", "--timeout", f"{timeout:.0f}s"],
-             timeout=timeout + 20)
+             timeout=timeout + 10)
 
 
 def wait_for_quorum(lab: str, members: list[str], timeout: float) -> ClusterView:

@@ -252,7 +252,7 @@ def test_under_pacemaker_a_killed_master_is_recovered(lab, config):
         where = cluster.wait_for(lambda: cluster.crm_view(lab.name, "node1").resources.get(rsc),
                                  60, f"{rsc} started")
         node = where[0]
-        node_run(lab.name, "node1", ["crm_resource", "--wait", "--timeout=60"], timeout=70)
+        cluster.settle(lab.name, "node1", 60)
         first = cluster.wait_for(lambda: master(lab, node), 30, "the dovecot master running")
         node_run(lab.name, node, ["kill", "-9", str(first)], timeout=5)
 
@@ -269,4 +269,4 @@ def test_under_pacemaker_a_killed_master_is_recovered(lab, config):
         cluster.wait_for(lambda: not any(master(lab, n.name) for n in lab.nodes), 60,
                          "dovecot stopped everywhere")
         # the orphaned mount is stopped after dovecot: the fixture's umount must not race it
-        node_run(lab.name, "node1", ["crm_resource", "--wait", "--timeout=60"], timeout=70)
+        cluster.settle(lab.name, "node1", 60)

@@ -356,7 +356,7 @@ def test_under_pacemaker_a_killed_master_is_recovered(lab, instances):
         where = cluster.wait_for(lambda: cluster.crm_view(lab.name, "node1").resources.get(rsc),
                                  60, f"{rsc} started")
         node = where[0]
-        node_run(lab.name, "node1", ["crm_resource", "--wait", "--timeout=60"], timeout=70)
+        cluster.settle(lab.name, "node1", 60)
         first = cluster.wait_for(lambda: running_master(lab, node), 30, "the mx master running")
         node_run(lab.name, node, ["kill", "-9", str(first)], timeout=5)
 
@@ -380,4 +380,4 @@ def test_under_pacemaker_a_killed_master_is_recovered(lab, instances):
         cluster.wait_for(lambda: not any(pids(lab, n.name, "postfix/sbin/master")
                                          for n in lab.nodes), 60, "postfix stopped everywhere")
         # the orphaned mount is stopped after postfix: the fixture's umount must not race it
-        node_run(lab.name, "node1", ["crm_resource", "--wait", "--timeout=60"], timeout=70)
+        cluster.settle(lab.name, "node1", 60)

@@ -339,7 +339,7 @@ def test_under_pacemaker_a_killed_instance_is_recovered(lab, params):
         cluster.wait_for(recovered, 60, f"{rsc} recovered after kill -9")
         # new pids appear as soon as the restart begins; the status can still say Started
         # from before the failure: let the transition (the start op) finish first
-        node_run(lab.name, "node1", ["crm_resource", "--wait", "--timeout=60s"], timeout=90)
+        cluster.settle(lab.name, "node1", 60)
         status = node_run(lab.name, "node1", ["crm_mon", "-1", "--output-as=xml"],
                           timeout=10).stdout
         failures = [f.attrib for f in ET.fromstring(status).iter("failure")]

@@ -261,7 +261,6 @@ def test_live_daemon_reports_drift_repairs_it_and_survives_a_hung_cib(lab):
         assert apply.remove_owned(run=run)
 
 
-
 def test_a_capped_runner_never_waits_longer_than_its_limit():
     seen = []
 

@@ -23,6 +23,8 @@ DRILL_WORST_S = 10 * 60
 
 def unavailable(environ=os.environ) -> str | None:
     """Why the VM cluster cannot (or must not) boot here, or None."""
+    if environ.get(SWITCH) == "0":
+        return f"{SWITCH}=0"
     if os.geteuid() != 0:
         return "needs root (a network namespace with libvirtd in it)"
     missing = [t for t in TOOLS if shutil.which(t) is None]
@@ -40,8 +42,6 @@ def unavailable(environ=os.environ) -> str | None:
     if build.cached_box() is None:
         return ("no box cached for the current inputs under "
                 f"{paths.cache_dir()}: run `pacemail vagrant box build` first")
-    if environ.get(SWITCH) == "0":
-        return f"{SWITCH}=0"
     if not os.path.exists("/usr/sbin/sshd"):
         return ("needs /usr/sbin/sshd (openssh-server): fence_virsh in the VMs logs in to "
                 "the namespace's sshd, and without fencing no failover completes")
