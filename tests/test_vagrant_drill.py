@@ -6,7 +6,7 @@ cluster), drills power-off-active through the drill engine's Vagrant target
 (the workload from the namespace against the VIP, the sampler streaming from
 each VM, ``virsh destroy`` of the VM holding the stack) and, when it booted
 them, destroys the VMs afterwards (PACEMAIL_VAGRANT_KEEP=1 keeps them). It
-costs 6.5-9 min of both cores, so it runs last, and only when everything it
+costs 6.7-7.6 min of both cores (four CI runs), so it runs last, and only when everything it
 needs is here and the run so far leaves CI the time (``vms.readiness``).
 """
 
@@ -26,7 +26,7 @@ from pacemail.proc import run
 from pacemail.vms import guests, netns, paths, readiness, vagrantcmd
 
 NODES = ("node1", "node2", "node3")
-UP_S = 900   # measured 3.5-4.5 min; a boot that takes this long is broken
+UP_S = 900   # measured 3.5-4.1 min (net up included); a boot that takes this long is broken
 
 
 @pytest.fixture(scope="module")
