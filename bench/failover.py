@@ -21,6 +21,8 @@ from pathlib import Path
 from pacemail.drills import engine, mainjob, report, stats, target
 from pacemail.drills.scenarios import SCENARIOS
 from pacemail.lab import cluster, lifecycle, proxysql
+from pacemail.lab.topology import lock_name
+from pacemail.runlock import hold
 
 PARTS = ("detect", "fence", "starts", "client", "smtp down", "imap down")
 
@@ -40,6 +42,11 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=20)
     ap.add_argument("--report", type=Path, default=Path("reports"))
     args = ap.parse_args()
+    with hold(lock_name(args.lab)):   # the whole bench: no other run on this lab meanwhile
+        bench(args)
+
+
+def bench(args) -> None:
     lab = lifecycle.up(args.lab, 3).lab
     proxysql.start_database(lab)
     t = target.pacemail_target(lab.name, mainjob.lab_description(lab.name))

@@ -16,6 +16,8 @@ import time
 from pacemail.drills import twonode
 from pacemail.lab import lifecycle
 from pacemail.lab.nodes import node_run
+from pacemail.lab.topology import lock_name
+from pacemail.runlock import hold
 
 
 def main() -> None:
@@ -24,6 +26,11 @@ def main() -> None:
     ap.add_argument("--lab", default="pmbench2")
     ap.add_argument("--without-delay", action="store_true")
     args = ap.parse_args()
+    with hold(lock_name(args.lab)):   # the whole bench: no other run on this lab meanwhile
+        bench(args)
+
+
+def bench(args) -> None:
     started = time.monotonic()
     try:
         p = twonode.prepare(args.lab, secrets.token_urlsafe(18))

@@ -23,6 +23,8 @@ from pathlib import Path
 from pacemail.drills import engine, report, target
 from pacemail.drills.scenarios import SCENARIOS
 from pacemail.lab import cluster, lifecycle, proxysql, state
+from pacemail.lab.topology import lock_name
+from pacemail.runlock import hold
 
 TEMPLATE = "mail-3node.yaml"
 SCENARIO = "power-off-active"
@@ -75,7 +77,15 @@ def running_on(lab, ids: tuple[str, ...]) -> str | None:
     return None
 
 
-def run(lab_name: str, report_dir: Path, progress=lambda msg: None) -> Outcome:
+def run(lab_name: str, report_dir: Path, progress=lambda msg: None,
+        wait: float = 0.0) -> Outcome:
+    """The whole job, holding lab ``lab_name`` throughout (:class:`pacemail.runlock.Busy`
+    when another run holds it for longer than ``wait`` seconds)."""
+    with hold(lock_name(lab_name), wait):
+        return _run(lab_name, report_dir, progress)
+
+
+def _run(lab_name: str, report_dir: Path, progress) -> Outcome:
     progress(f"NOTE: {LAB_PROXYSQL}")
     progress("bringing the lab up (3 nodes, STONITH on)")
     up = lifecycle.up(lab_name, 3, progress=progress)

@@ -1,9 +1,12 @@
 """Bringing a lab up and down, and reading its state.
 
-``up`` always clears a stale lab of the same name first (left by a crash, a
-killed session or a half-finished ``up``), and ``down`` finds everything from
-the lab's name alone: namespaces by prefix, loop devices by backing file,
-processes by namespace, so it works without the state file and twice in a row.
+Both hold the lab's run lock (:func:`pacemail.lab.topology.lock_name`) while
+they work, so a second run on the same lab refuses instead of tearing down
+the first one's cluster. ``up`` always clears a stale lab of the same name
+first (left by a crash, a killed run or a half-finished ``up``), and ``down``
+finds everything from the lab's name alone: namespaces by prefix, loop
+devices by backing file, processes by namespace, so it works without the
+state file and twice in a row.
 """
 
 from __future__ import annotations
@@ -21,7 +24,8 @@ from pacemail.agents.install import script
 from pacemail.lab import cluster, mailconf, net, power, provision, proxysql, state, switchd
 from pacemail.lab.nodeinit import BOUND_DIRS, TMPFS_DIRS
 from pacemail.lab.nodes import node_run
-from pacemail.lab.topology import STATE_ROOT, Lab, check_name, netns_prefix
+from pacemail.lab.topology import STATE_ROOT, Lab, check_name, lock_name, netns_prefix
+from pacemail.runlock import hold
 
 FENCE_AGENT_PATH = Path("/usr/sbin/fence_pacemail_lab")
 FENCE_DEVICE_ID = "lab-fence"
@@ -37,11 +41,19 @@ class UpResult:
 
 
 def up(name: str, size: int = 3, two_node: bool = False, fencing: bool = True,
-       progress=lambda msg: None) -> UpResult:
-    started = time.monotonic()
+       progress=lambda msg: None, wait: float = 0.0) -> UpResult:
+    """Start lab ``name``; raise :class:`pacemail.runlock.Busy` if another run holds it
+    for longer than ``wait`` seconds."""
     lab = Lab(check_name(name), size, two_node)
     _check_visible_in_nodes()
-    down(name)
+    with hold(lock_name(name), wait):
+        return _up(lab, fencing, progress)
+
+
+def _up(lab: Lab, fencing: bool, progress) -> UpResult:
+    started = time.monotonic()
+    name, size = lab.name, lab.size
+    _down(name)
     try:
         (lab.dir / "bin").mkdir(parents=True)
         authkey = os.urandom(256)
@@ -69,27 +81,32 @@ def up(name: str, size: int = 3, two_node: bool = False, fencing: bool = True,
             configure_fencing(lab, view.dc or "node1")
         return UpResult(lab, quorum_at, time.monotonic() - started, device)
     except BaseException:
-        down(name)
+        _down(name)
         raise
 
 
-def down(name: str) -> list[str]:
+def down(name: str, wait: float = 0.0) -> list[str]:
     """Remove everything lab ``name`` made. Returns what was removed, for the log."""
-    check_name(name)
+    with hold(lock_name(name), wait):
+        return _down(check_name(name))
+
+
+def _down(name: str) -> list[str]:
     lab_dir = STATE_ROOT / name
     removed = []
-    pid = _switchd_pid(name)
-    if pid:
-        os.kill(pid, signal.SIGKILL)
-        removed.append(f"switch daemon {pid}")
     spaces = [ns for ns in net.list_netns() if ns.startswith(netns_prefix(name))]
-    killed = [p for ns in spaces for p in net.netns_pids(ns)]  # every process of every node
+    # The switch, every node's init (even one whose namespace is gone) and every process
+    # in the lab's namespaces.
+    killed = sorted(set(power.lab_daemons().get(name, []))
+                    | {p for ns in spaces for p in net.netns_pids(ns)})
     for p in killed:
         try:
             os.kill(p, signal.SIGKILL)
         except ProcessLookupError:
             pass
     _wait_dead(killed)
+    if killed:
+        removed.append(f"{len(killed)} processes")
     for ns in spaces:
         net.delete_netns(ns)
         removed.append(f"netns {ns}")
@@ -165,11 +182,6 @@ def _start_switch(lab: Lab) -> None:
             break
         time.sleep(0.05)
     raise RuntimeError(f"the lab switch did not start: see {lab.dir / 'switchd.log'}")
-
-
-def _switchd_pid(name: str) -> int | None:
-    pids = power.pids_ending_with(["-m", "pacemail.lab.switchd", name])
-    return pids[0] if pids else None
 
 
 def _wait_dead(pids: list[int], timeout: float = 10.0) -> None:

@@ -27,6 +27,9 @@ BOUND_DIRS = (
     "/etc/corosync", "/var/lib/corosync", "/var/lib/pacemaker", "/var/log",
     "/etc/postfix", "/var/spool/postfix", "/var/lib/postfix",
     "/etc/dovecot", "/var/lib/dovecot", "/srv", "/etc/pacemail", "/var/lib/proxysql",
+    # The agents' launchers of the pacemail that started the lab, whichever checkout
+    # installed the machine's last: two checkouts' labs each run their own agents.
+    "/usr/lib/ocf/resource.d/pacemail",
 )
 # mount point -> mode; /dev/shm must be world-writable: pacemaker's daemons run as
 # hacluster and create their libqb IPC ring buffers there. /tmp stays the host's:

@@ -78,18 +78,38 @@ def init_pid(lab: str, node: str) -> int | None:
     return None
 
 
+def lab_daemons() -> dict[str, list[int]]:
+    """Lab name -> PIDs of its switch daemon and node inits, from every process's command line.
+
+    Finds a lab's processes even when its namespaces are gone (a killed ``up``).
+    """
+    found: dict[str, list[int]] = {}
+    for pid, argv in _cmdlines():
+        tail = argv[-4:]
+        if argv[-3:-1] == [b"-m", b"pacemail.lab.switchd"]:
+            name = argv[-1]
+        elif len(tail) == 4 and tail[:2] == [b"-m", b"pacemail.lab.nodeinit"]:
+            name = tail[2]
+        else:
+            continue
+        found.setdefault(name.decode(errors="replace"), []).append(pid)
+    return found
+
+
 def pids_ending_with(args: list[str]) -> list[int]:
     """Processes whose command line ends with ``args`` (how the lab finds its own daemons)."""
     wanted = [a.encode() for a in args]
-    found = []
+    return [pid for pid, argv in _cmdlines() if argv[-len(wanted):] == wanted]
+
+
+def _cmdlines():
+    """(pid, argv as bytes) of every process that can be read."""
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
-                if (entry / "cmdline").read_bytes().split(b"\0")[:-1][-len(wanted):] == wanted:
-                    found.append(int(entry.name))
+                yield int(entry.name), (entry / "cmdline").read_bytes().split(b"\0")[:-1]
             except OSError:
                 continue
-    return found
 
 
 def _nspid(proc: Path) -> int | None:

@@ -15,7 +15,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from pacemail.agents.install import script
+from pacemail.agents.install import install as install_agents, script
 from pacemail.lab import corosync_conf
 from pacemail.lab.nodeinit import BOUND_DIRS
 from pacemail.lab.topology import Lab, Node
@@ -39,6 +39,7 @@ def node_dirs(lab: Lab, node: Node, authkey: bytes) -> None:
             run(["cp", "-a", path, str(target)], timeout=60)
         else:
             target.mkdir(parents=True, exist_ok=True)
+    install_agents(root / "usr/lib/ocf")
     pacemaker = root / "var/lib/pacemaker"
     shutil.chown(pacemaker, "hacluster", "haclient")
     for sub in PACEMAKER_DIRS:
@@ -93,14 +94,26 @@ def drbd_double(lab: Lab, device: str) -> Path:
     return path
 
 
+def loops_under(directory: Path) -> dict[str, str]:
+    """Loop device -> backing file, for every loop device backed by a file under ``directory``.
+
+    Read from sysfs (no subprocess); a deleted backing file still counts (its
+    name then ends in " (deleted)", which the lab's own files never do).
+    """
+    found = {}
+    for backing in Path("/sys/block").glob("loop*/loop/backing_file"):
+        try:
+            path = backing.read_text().strip().removesuffix(" (deleted)")
+        except OSError:
+            continue
+        if path.startswith(str(directory).rstrip("/") + "/"):
+            found[f"/dev/{backing.parent.parent.name}"] = path
+    return found
+
+
 def detach_loops(lab_dir: Path) -> list[str]:
     """Detach every loop device whose backing file lies under ``lab_dir``."""
-    out = run(["losetup", "--list", "--noheadings", "--output", "NAME,BACK-FILE"],
-              timeout=10, check=False).stdout
-    detached = []
-    for line in out.splitlines():
-        parts = line.split(None, 1)
-        if len(parts) == 2 and parts[1].strip().startswith(str(lab_dir) + "/"):
-            run(["losetup", "--detach", parts[0]], timeout=10, check=False)
-            detached.append(parts[0])
+    detached = sorted(loops_under(lab_dir))
+    for device in detached:
+        run(["losetup", "--detach", device], timeout=10, check=False)
     return detached

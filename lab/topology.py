@@ -16,7 +16,7 @@ PREFIX = 24
 CLIENT_ADDRESS = f"{SUBNET}.200"
 NODE_IFACE = "eth0"
 BRIDGE = "br0"
-NAME_RE = re.compile(r"^[a-z][a-z0-9]{0,9}$")
+NAME_RE = re.compile(r"^[a-z][a-z0-9]{0,11}$")
 MAX_NODES = 9
 LAB_NAME_FILE = "/run/pacemail/lab"  # inside a node: which lab it belongs to
 
@@ -104,8 +104,21 @@ class Lab:
 def check_name(name: str) -> str:
     if not NAME_RE.match(name):
         raise ValueError(
-            f"lab name {name!r}: use 1-10 lowercase letters and digits, starting with a letter")
+            f"lab name {name!r}: use 1-12 lowercase letters and digits, starting with a letter")
     return name
+
+
+def lock_name(name: str) -> str:
+    """The run lock (:mod:`pacemail.runlock`) of lab ``name``."""
+    return f"lab-{check_name(name)}"
+
+
+def lab_of_netns(netns: str) -> str | None:
+    """The lab a network namespace belongs to (``pml-NAME-n1`` -> NAME), or None."""
+    if not netns.startswith("pml-"):
+        return None
+    name, dash, _ = netns[4:].rpartition("-")
+    return name if dash and NAME_RE.match(name) else None
 
 
 def switch_netns(name: str) -> str:

@@ -131,7 +131,7 @@ def test_a_restart_needs_allow_restart(lab, node):
 def test_cli_plan_exit_codes_and_status(lab, node):
     apply.apply(description(), run=node, allow_restart=True)
     running(lab, "pm-dummy-a", "pm-dummy-b")
-    path = "/tmp/pacemail-plan-test.yaml"                     # inside node1 (its own /tmp)
+    path = f"/tmp/pacemail-plan-test-{lab.name}.yaml"   # a node's /tmp is the host's
     node(["tee", path], input=TEMPLATE + "\nextra:\n  constraints:\n" + NO_STACK, timeout=10)
     plan = node([PACEMAIL, "plan", "--json", path], timeout=60, check=False)
     assert plan.returncode == 2 and '"remove"' in plan.stdout and "pm-dummy-a" in plan.stdout

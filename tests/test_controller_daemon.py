@@ -181,7 +181,7 @@ def test_live_daemon_reports_drift_repairs_it_and_survives_a_hung_cib(lab):
 
     dc = cluster.wait_for_quorum(lab.name, list(NODES), 60).dc
     run = functools.partial(node_run, lab.name, dc)
-    path = "/tmp/pacemail-daemon.yaml"
+    path = f"/tmp/pacemail-daemon-{lab.name}.yaml"   # a node's /tmp is the host's
     run(["tee", path], input=LAB_TEMPLATE + description_text(), timeout=10)
     parsed = parse(LAB_TEMPLATE + description_text(), "lab.yaml").description
     assert apply.apply(parsed, run=run, allow_restart=True).refused is None

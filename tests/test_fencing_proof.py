@@ -17,12 +17,11 @@ import secrets
 
 import pytest
 
-from conftest import LAB_NAME, lab_unavailable
+from conftest import TWO_NODE_LAB, lab_unavailable
 from pacemail.drills import engine, standin
 from pacemail.drills.scenarios import SCENARIOS
 from pacemail.lab.nodes import node_run
 
-TWO_NODE_LAB = os.environ.get("PACEMAIL_TEST_TWO_LAB", f"{LAB_NAME[:7]}two")
 ROUNDS = int(os.environ.get("PACEMAIL_SPLIT_ROUNDS", "10"))
 
 
@@ -42,7 +41,7 @@ def test_partitioned_active_node_is_fenced_before_the_majority_takes_over(lab):
 
 
 @pytest.fixture(scope="module")
-def two_node():
+def two_node(test_labs):
     reason = lab_unavailable()
     if reason:
         pytest.skip(reason)

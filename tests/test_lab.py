@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
-import pytest
-
+from pacemail import runlock
 from pacemail.lab import cluster, lifecycle, net, power, switchd
 from pacemail.lab.nodes import node_run
 from pacemail.lab.status import mounted_on
 from pacemail.lab.topology import STATE_ROOT
 from pacemail.proc import run
 
-from conftest import lab_unavailable
+from conftest import DOWN_LAB
+
+PACEMAIL = str(Path(sys.executable).parent / "pacemail")
 
 VIP = "198.18.0.150"
 
@@ -136,15 +138,21 @@ def test_the_lab_can_tell_which_nodes_mount_the_mail_volume(lab):
     assert mounted_on(lab, device) == []
 
 
-def test_lab_down_leaves_nothing_behind():
-    reason = lab_unavailable()
-    if reason:
-        pytest.skip(reason)
-    name = "pmdown"
+def test_two_labs_run_side_by_side_and_down_leaves_nothing_behind(lab):
+    """A second lab next to the session's: both quorate at once; its down leaves no trace
+    and does not touch the first."""
+    name = DOWN_LAB
     result = lifecycle.up(name, 2, fencing=False)
-    print(f"\n2-node lab up in {result.seconds_total:.1f}s")
+    print(f"\n2-node lab up in {result.seconds_total:.1f}s next to {lab.name}")
     pids = [power.init_pid(name, f"node{i}") for i in (1, 2)]
     assert all(pids)
+    for lab_name, nodes in ((lab.name, ["node1", "node2", "node3"]), (name, ["node1", "node2"])):
+        view = cluster.wait_for_quorum(lab_name, nodes, 30)
+        assert sorted(view.online) == nodes, (lab_name, view)
+    listed = {r["name"]: r for r in json.loads(
+        run([PACEMAIL, "lab", "list", "--json"], timeout=60).stdout)}
+    assert listed[name]["alive"] and listed[lab.name]["alive"]
+    assert listed[name]["holder"]["pid"] == os.getpid()   # this session holds its labs
     lifecycle.down(name)
     assert not [ns for ns in net.list_netns() if ns.startswith(f"pml-{name}-")]
     assert not any(power.alive(pid) for pid in pids)
@@ -153,7 +161,23 @@ def test_lab_down_leaves_nothing_behind():
     assert str(STATE_ROOT / name) not in loops
     mounts = Path("/proc/self/mountinfo").read_text()
     assert str(STATE_ROOT / name) not in mounts
+    assert name not in {r["name"] for r in json.loads(
+        run([PACEMAIL, "lab", "list", "--json"], timeout=60).stdout)}
     lifecycle.down(name)  # twice is fine
+    view = cluster.wait_for_quorum(lab.name, ["node1", "node2", "node3"], 30)
+    assert sorted(view.online) == ["node1", "node2", "node3"]
+
+
+def test_a_second_run_on_a_held_lab_is_refused_naming_the_holder(lab):
+    """`lab down` from a run this session did not start: refused at once, exit 1, naming
+    this session's PID; the lab is untouched."""
+    outside = {k: v for k, v in os.environ.items() if k != runlock.ENV}   # another shell's run
+    done = run([PACEMAIL, "lab", "down", "--name", lab.name], timeout=60, check=False,
+               env=outside)
+    assert done.returncode == 1, done
+    assert f"lab {lab.name} is in use by PID {os.getpid()}" in done.stderr
+    assert "--wait SECONDS" in done.stderr
+    assert power.is_on(lab, lab.node("node1"))
 
 
 def _ping_vip(lab) -> bool:
@@ -176,3 +200,16 @@ def test_lab_cli_exec_and_status(lab):
     missing = run([pacemail, "lab", "exec", "--name", lab.name, "node7", "true"], timeout=30,
                   check=False)
     assert missing.returncode != 0 and "no node 'node7'" in missing.stderr
+
+
+def test_nodes_run_the_agents_of_the_checkout_that_started_the_lab(lab):
+    """Each lab binds its own launchers over /usr/lib/ocf/resource.d/pacemail: a second
+    checkout that installs the machine's agents later does not change what this lab runs."""
+    from pacemail.agents.install import launcher
+
+    shown = node_run(lab.name, "node1", ["cat", "/usr/lib/ocf/resource.d/pacemail/vip"],
+                     timeout=10).stdout
+    assert shown == launcher("vip")
+    source = node_run(lab.name, "node1", ["findmnt", "-n", "-o", "SOURCE",
+                                          "/usr/lib/ocf/resource.d/pacemail"], timeout=10).stdout
+    assert str(lab.node("node1").root / "usr/lib/ocf/resource.d/pacemail") in source

@@ -11,15 +11,21 @@ import click
 @click.option("--name", default="pacemail", show_default=True, help="Lab name.")
 @click.option("--report-dir", default="reports", show_default=True,
               type=click.Path(file_okay=False), help="Where the drill report goes.")
-def demo(name, report_dir):
+@click.option("--wait", default=0.0, show_default=True, type=click.FloatRange(0),
+              help="Seconds to wait for another run that holds the lab.")
+def demo(name, report_dir, wait):
     """Bring up a 3-node lab, apply the mail template, run a power-off failover drill, report.
 
     The lab stays up afterwards (`pacemail lab status`, `pacemail lab down`).
     """
     from pacemail.drills import mainjob
+    from pacemail.runlock import Busy
 
-    outcome = mainjob.run(name, Path(report_dir),
-                          progress=lambda m: click.echo(f"demo: {m}", err=True))
+    try:
+        outcome = mainjob.run(name, Path(report_dir), wait=wait,
+                              progress=lambda m: click.echo(f"demo: {m}", err=True))
+    except Busy as exc:
+        raise click.ClickException(str(exc)) from None
     r = outcome.run
     click.echo(outcome.paths["markdown"].read_text())
     for note in outcome.notes:

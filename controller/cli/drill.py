@@ -41,19 +41,39 @@ def list_():
 @click.option("--compare", "compare_path", type=click.Path(dir_okay=False, exists=True),
               help="A drill report (JSON) to show next to this one; with --target vagrant the "
                    "default is the newest lab report of the scenario in the report directory.")
+@click.option("--wait", default=0.0, show_default=True, type=click.FloatRange(0),
+              help="Seconds to wait for another run that holds the lab (or the VMs).")
 def run(scenario, lab_name, vagrant_dir, description, repeat, seed, json_path, report_dir,
-        compare_path):
-    """Run SCENARIO (see `pacemail drill list`) REPEAT times against the lab or the VMs."""
+        compare_path, wait):
+    """Run SCENARIO (see `pacemail drill list`) REPEAT times against the lab or the VMs.
+
+    The drill holds the lab (or the VMs) for its whole run: another drill, `lab up`
+    or `lab down` on it is refused meanwhile.
+    """
+    from pacemail.drills import scenarios
+    from pacemail.lab.topology import lock_name
+    from pacemail.runlock import Busy, hold
+
+    if scenario not in scenarios.names():
+        raise click.BadParameter(f"unknown scenario {scenario!r} ({', '.join(scenarios.names())})")
+    vms = lab_name == "vagrant"
+    if vagrant_dir and not vms:
+        raise click.UsageError("--vagrant-dir goes with --target vagrant")
+    try:
+        with hold("vagrant" if vms else lock_name(lab_name), wait):
+            _run(scenario, lab_name, vms, vagrant_dir, description, repeat, seed, json_path,
+                 report_dir, compare_path)
+    except (Busy, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _run(scenario, lab_name, vms, vagrant_dir, description, repeat, seed, json_path,
+         report_dir, compare_path):
     import os
 
     from pacemail.drills import engine, report, scenarios, target
 
-    if scenario not in scenarios.names():
-        raise click.BadParameter(f"unknown scenario {scenario!r} ({', '.join(scenarios.names())})")
     say = lambda m: click.echo(f"drill: {m}", err=True)  # noqa: E731
-    vms = lab_name == "vagrant"
-    if vagrant_dir and not vms:
-        raise click.UsageError("--vagrant-dir goes with --target vagrant")
     if vms:
         from pacemail.drills import vmtarget
 

@@ -8,14 +8,18 @@ import time
 
 import click
 
-from pacemail.lab import lifecycle, net, state, switchd
+from pacemail.hostres import human
+from pacemail.lab import inventory, lifecycle, net, state, switchd
 from pacemail.lab.nodes import NodeDown, enter_argv, node_env, node_run
 from pacemail.lab.status import lab_status
-from pacemail.lab.topology import Lab
+from pacemail.lab.topology import Lab, lock_name
 from pacemail.proc import CommandError
+from pacemail.runlock import Busy, held_here
 
 NAME = click.option("--name", default="pacemail", show_default=True,
                     help="Lab name; several labs can run side by side.")
+WAIT = click.option("--wait", default=0.0, show_default=True, type=click.FloatRange(0),
+                    help="Seconds to wait for another run that holds the lab.")
 
 
 def _load(name: str) -> Lab:
@@ -43,14 +47,18 @@ def lab():
               help="Number of nodes.")
 @click.option("--two-node", is_flag=True, help="Two nodes with votequorum two_node.")
 @click.option("--no-fencing", is_flag=True, help="Leave STONITH off (not like production).")
-def up(name, size, two_node, no_fencing):
-    """Start a lab (clearing a stale one of the same name) and wait for quorum and a DC."""
+@WAIT
+def up(name, size, two_node, no_fencing, wait):
+    """Start a lab (clearing a stale one of the same name) and wait for quorum and a DC.
+
+    Refused while another run (a drill, a test session, another `up`) uses the lab.
+    """
     if two_node:
         size = 2
     try:
-        result = lifecycle.up(name, size, two_node, fencing=not no_fencing,
+        result = lifecycle.up(name, size, two_node, fencing=not no_fencing, wait=wait,
                               progress=lambda m: click.echo(f"lab {name}: {m}", err=True))
-    except (RuntimeError, TimeoutError, ValueError) as exc:
+    except (RuntimeError, TimeoutError, ValueError, Busy) as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"lab {name}: {size} nodes up, quorum and DC after "
                f"{result.seconds_to_quorum:.1f}s (ready after {result.seconds_total:.1f}s); "
@@ -59,13 +67,51 @@ def up(name, size, two_node, no_fencing):
 
 @lab.command()
 @NAME
-def down(name):
-    """Remove every namespace, process, mount, loop device and directory of the lab."""
-    started = time.monotonic()
-    removed = lifecycle.down(name)
-    for item in removed:
-        click.echo(f"removed {item}", err=True)
-    click.echo(f"lab {name}: down in {time.monotonic() - started:.1f}s")
+@click.option("--all", "every", is_flag=True, help="Every lab on this machine (`lab list`).")
+@WAIT
+def down(name, every, wait):
+    """Remove every namespace, process, mount, loop device and directory of the lab.
+
+    Refused while another run uses it; with --all, the labs in use are left
+    alone and named, and the exit code is 1.
+    """
+    names = [r.name for r in inventory.find()] if every else [name]
+    busy = []
+    for lab_name in names:
+        started = time.monotonic()
+        try:
+            removed = lifecycle.down(lab_name, wait=wait)
+        except Busy as exc:
+            busy.append(str(exc))
+            continue
+        for item in removed:
+            click.echo(f"removed {item}", err=True)
+        click.echo(f"lab {lab_name}: down in {time.monotonic() - started:.1f}s")
+    if every and not names:
+        click.echo("no lab on this machine")
+    if busy:
+        raise click.ClickException("; ".join(busy))
+
+
+@lab.command(name="list")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def list_(as_json):
+    """Every lab on this machine: alive or not, what it holds, and which run uses it."""
+    records = inventory.find()
+    if as_json:
+        click.echo(json.dumps([r.as_dict() for r in records], indent=2))
+        return
+    if not records:
+        click.echo("no lab on this machine")
+    for r in records:
+        state_ = ("up" if r.alive and r.recorded else "dead (leftovers)" if not r.alive
+                  else "half-made (no state file)")
+        held = "free" if r.holder is None else (
+            f"in use by PID {r.holder.get('pid')} ({r.holder.get('cmdline', '')[:60]})"
+            + (" - this run" if held_here(lock_name(r.name), r.holder) else ""))
+        click.echo(f"{r.name:12} {state_:26} {r.size or '?'} nodes, {r.processes} processes, "
+                   f"{len(r.namespaces)} namespaces, {len(r.loops)} loop devices, "
+                   f"{human(r.disk_bytes)}; {held}")
 
 
 @lab.command()
