@@ -8,6 +8,7 @@ Every function is idempotent and returns what it found or did.
 
 from __future__ import annotations
 
+import ast
 import importlib
 import os
 import sys
@@ -87,6 +88,18 @@ def script(comment: str, body: str, python: str | None = None) -> str:
             "with open(pacemail.__file__) as f:\n"
             "    exec(compile(f.read(), pacemail.__file__, 'exec'), pacemail.__dict__)\n"
             f"{body}")
+
+
+def launcher_target(path: Path) -> str | None:
+    """The pacemail package (its ``__init__.py``) the launcher at ``path`` runs, or None
+    when ``path`` is no launcher of ours."""
+    try:
+        for line in path.read_text(errors="replace").splitlines()[:12]:
+            if line.startswith("pacemail.__file__, pacemail.__path__ = "):
+                return ast.literal_eval(line.split(" = ", 1)[1])[0]
+    except (OSError, ValueError, SyntaxError, IndexError, TypeError):
+        return None
+    return None
 
 
 def load_agent(name: str):

@@ -1,13 +1,15 @@
-"""What this machine has left and what pacemail takes: free disk, available memory, disk used.
+"""What this machine has left and what pacemail takes: free disk, available memory, disk used, processes.
 
 Read before heavy work (a box build, a VM boot), printed by the test run at
 its start and end, and shown by ``pacemail doctor``. No subprocess: statvfs,
-/proc/meminfo and lstat only.
+/proc and lstat only.
 """
 
 from __future__ import annotations
 
 import os
+import stat
+from collections.abc import Iterator
 from pathlib import Path
 
 GIB = 1024 ** 3
@@ -36,17 +38,22 @@ def mem_available(meminfo: str | None = None) -> int:
 
 
 def disk_usage(path: str | Path) -> int:
-    """Bytes allocated under ``path`` (a sparse file counts what it uses), following no
-    symlink and not crossing into another file system (a bind mount left in a work dir)."""
-    total, top = 0, None
+    """Bytes allocated to a file or under a directory (a sparse file counts what it uses, a
+    symlink itself), following no symlink and not crossing into another file system (a
+    bind mount left in a work dir); 0 for nothing there."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return 0
+    if not stat.S_ISDIR(st.st_mode):
+        return st.st_blocks * 512
+    total = 0
     for root, dirs, files in os.walk(path):
         try:
-            dev = os.lstat(root).st_dev
+            if os.lstat(root).st_dev != st.st_dev:
+                dirs[:] = []
+                continue
         except OSError:
-            continue
-        top = dev if top is None else top
-        if dev != top:
-            dirs[:] = []
             continue
         for name in files:
             try:
@@ -54,6 +61,18 @@ def disk_usage(path: str | Path) -> int:
             except OSError:
                 pass
     return total
+
+
+def processes() -> Iterator[tuple[int, list[str]]]:
+    """(pid, argv) of every process on the machine that can be read (how pacemail finds
+    its own daemons and VMs, even when the run that started them is gone)."""
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                raw = Path(f"/proc/{entry}/cmdline").read_bytes()
+            except OSError:
+                continue
+            yield int(entry), [a.decode(errors="replace") for a in raw.split(b"\0")[:-1]]
 
 
 def human(n: int) -> str:

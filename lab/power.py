@@ -16,6 +16,7 @@ import sys
 import time
 from pathlib import Path
 
+from pacemail.hostres import processes
 from pacemail.lab import net
 from pacemail.lab.topology import Lab, Node
 
@@ -84,32 +85,20 @@ def lab_daemons() -> dict[str, list[int]]:
     Finds a lab's processes even when its namespaces are gone (a killed ``up``).
     """
     found: dict[str, list[int]] = {}
-    for pid, argv in _cmdlines():
-        tail = argv[-4:]
-        if argv[-3:-1] == [b"-m", b"pacemail.lab.switchd"]:
+    for pid, argv in processes():
+        if argv[-3:-1] == ["-m", "pacemail.lab.switchd"]:
             name = argv[-1]
-        elif len(tail) == 4 and tail[:2] == [b"-m", b"pacemail.lab.nodeinit"]:
-            name = tail[2]
+        elif argv[-4:-2] == ["-m", "pacemail.lab.nodeinit"]:
+            name = argv[-2]
         else:
             continue
-        found.setdefault(name.decode(errors="replace"), []).append(pid)
+        found.setdefault(name, []).append(pid)
     return found
 
 
 def pids_ending_with(args: list[str]) -> list[int]:
     """Processes whose command line ends with ``args`` (how the lab finds its own daemons)."""
-    wanted = [a.encode() for a in args]
-    return [pid for pid, argv in _cmdlines() if argv[-len(wanted):] == wanted]
-
-
-def _cmdlines():
-    """(pid, argv as bytes) of every process that can be read."""
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                yield int(entry.name), (entry / "cmdline").read_bytes().split(b"\0")[:-1]
-            except OSError:
-                continue
+    return [pid for pid, argv in processes() if argv[-len(args):] == args]
 
 
 def _nspid(proc: Path) -> int | None:

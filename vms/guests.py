@@ -16,9 +16,9 @@ from pathlib import Path
 
 from pacemail.proc import CommandError, run
 from pacemail.vms import netns, paths, vagrantcmd
+from pacemail.vms.netns import virsh
 
 SSH_CONFIG_S = 180.0
-DOMAIN_PREFIX = "pacemail-"  # the Vagrantfile's libvirt.default_prefix
 SSH_OPTIONS = ("-o", "BatchMode=yes", "-o", "ConnectTimeout=10",
                "-o", "ServerAliveInterval=5", "-o", "ServerAliveCountMax=3")
 
@@ -30,7 +30,7 @@ def ssh_config_file(state: Path | None = None) -> Path:
 def refresh_ssh_config(names: list[str] | None = None, state: Path | None = None) -> Path:
     """Write ``vagrant ssh-config`` of the running VMs (all, or ``names``) and return its path."""
     argv, env = vagrantcmd.isolated(["ssh-config", *(names or [])], int(SSH_CONFIG_S))
-    done = run(argv, timeout=SSH_CONFIG_S + 40, env=env)
+    done = run(argv, timeout=vagrantcmd.worst_s(SSH_CONFIG_S), env=env)
     target = ssh_config_file(state)
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(done.stdout)
@@ -50,13 +50,8 @@ def guest(node: str, argv: list[str], timeout: float, check: bool = True,
     return run(ssh_argv(node, argv, config), timeout=timeout, check=check)
 
 
-def virsh(args: list[str], timeout: float = 60.0, check: bool = True):
-    return run(["ip", "netns", "exec", netns.NETNS, "virsh", "-c", "qemu:///system", *args],
-               timeout=timeout, check=check)
-
-
 def domain(node: str) -> str:
-    return DOMAIN_PREFIX + node
+    return paths.DOMAIN_PREFIX + node
 
 
 def power_state(node: str) -> str:

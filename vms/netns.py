@@ -25,13 +25,21 @@ import time
 from pathlib import Path
 
 from pacemail.proc import CommandError, run
+from pacemail.runlock import hold
 from pacemail.vms import paths
+from pacemail.vms.deadline import Deadline
 
 NETNS = "pmv-vagrant"
-DAEMONS = (("virtlogd", Path("/run/virtlogd.pid")), ("libvirtd", Path("/run/libvirtd.pid")))
+LIBVIRTD_PID = Path("/run/libvirtd.pid")
+DAEMONS = (("virtlogd", Path("/run/virtlogd.pid")), ("libvirtd", LIBVIRTD_PID))
 SOCKET = Path("/run/libvirt/libvirt-sock")
 POOL_DIR = "/var/lib/libvirt/images"
 STEP_S = 30.0
+# `net up` takes a few seconds; libvirtd's first answer (its probe of qemu) can take
+# 10 s or more on a loaded machine.
+UP_S = 90.0
+# `net down` took 5.7 s here; each daemon is given up to 30 s to stop.
+DOWN_S = 60.0
 SSHD = Path("/usr/sbin/sshd")
 SSHD_PID = Path("/run/pacemail-vagrant-sshd.pid")
 FENCE_FROM = "198.18.0.0/15"  # the VMs' management and private networks
@@ -65,33 +73,51 @@ def pid_in_netns(pid_file: Path) -> int | None:
     return pid
 
 
-def up(say=lambda m: None) -> None:
-    """Create the namespace and start virtlogd, libvirtd and the default pool (idempotent)."""
-    if not exists():
-        run(["ip", "netns", "add", NETNS], timeout=STEP_S)
-    run(["ip", "-n", NETNS, "link", "set", "lo", "up"], timeout=STEP_S)
-    for name, pid_file in DAEMONS:
-        if pid_in_netns(pid_file) is None:
-            run(daemon_argv(name), timeout=STEP_S)
-            say(f"started {name} in netns {NETNS}")
-    _wait(SOCKET.exists, 30, f"{SOCKET}")
-    virsh = ["ip", "netns", "exec", NETNS, "virsh", "-c", "qemu:///system"]
-    if run([*virsh, "pool-info", "default"], timeout=STEP_S, check=False).returncode != 0:
-        os.makedirs(POOL_DIR, exist_ok=True)
-        run([*virsh, "pool-define-as", "default", "dir", "--target", POOL_DIR], timeout=STEP_S)
-    state = run([*virsh, "pool-info", "default"], timeout=STEP_S).stdout
-    if "running" not in state:
-        run([*virsh, "pool-start", "default"], timeout=STEP_S)
-    if not SSHD.exists():
-        say(f"no {SSHD} (openssh-server): fence_virsh in the VMs cannot log in here, "
-            "so no fencing and no failover can complete")
-    elif pid_in_netns(SSHD_PID) is None:
-        config = sshd_files(paths.state_dir())
-        os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
-        run(["ip", "netns", "exec", NETNS, str(SSHD), "-f", str(config)], timeout=STEP_S,
-            capture=False)
-        _wait(lambda: pid_in_netns(SSHD_PID) is not None, 10, "sshd's pid file")
-        say(f"started sshd in netns {NETNS} for fence_virsh (key {fence_key()})")
+def libvirtd_up() -> bool:
+    """Whether our libvirtd runs in the namespace (someone else's libvirtd does not count)."""
+    try:
+        return pid_in_netns(LIBVIRTD_PID) is not None
+    except RuntimeError:
+        return False
+
+
+def virsh(args: list[str], timeout: float = 60.0, check: bool = True):
+    """``virsh args`` against the namespace's libvirtd."""
+    return run(["ip", "netns", "exec", NETNS, "virsh", "-c", "qemu:///system", *args],
+               timeout=timeout, check=check)
+
+
+def up(say=lambda m: None, wait: float = 0.0) -> None:
+    """Create the namespace and start virtlogd, libvirtd and the default pool (idempotent).
+
+    Holds the VM side's run lock (``wait`` seconds for another run); takes at most UP_S.
+    """
+    with hold(paths.LOCK, wait=wait):
+        d = Deadline(UP_S, f"net up (netns {NETNS})")
+        if not exists():
+            run(["ip", "netns", "add", NETNS], timeout=d.left(STEP_S))
+        run(["ip", "-n", NETNS, "link", "set", "lo", "up"], timeout=d.left(STEP_S))
+        for name, pid_file in DAEMONS:
+            if pid_in_netns(pid_file) is None:
+                run(daemon_argv(name), timeout=d.left(STEP_S))
+                say(f"started {name} in netns {NETNS}")
+        _wait(SOCKET.exists, d.left(30), f"{SOCKET}")
+        if virsh(["pool-info", "default"], timeout=d.left(STEP_S), check=False).returncode != 0:
+            os.makedirs(POOL_DIR, exist_ok=True)
+            virsh(["pool-define-as", "default", "dir", "--target", POOL_DIR],
+                  timeout=d.left(STEP_S))
+        if "running" not in virsh(["pool-info", "default"], timeout=d.left(STEP_S)).stdout:
+            virsh(["pool-start", "default"], timeout=d.left(STEP_S))
+        if not SSHD.exists():
+            say(f"no {SSHD} (openssh-server): fence_virsh in the VMs cannot log in here, "
+                "so no fencing and no failover can complete")
+        elif pid_in_netns(SSHD_PID) is None:
+            config = sshd_files(paths.state_dir(), d)
+            os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
+            run(["ip", "netns", "exec", NETNS, str(SSHD), "-f", str(config)],
+                timeout=d.left(STEP_S), capture=False)
+            _wait(lambda: pid_in_netns(SSHD_PID) is not None, d.left(10), "sshd's pid file")
+            say(f"started sshd in netns {NETNS} for fence_virsh (key {fence_key()})")
 
 
 def daemon_argv(name: str) -> list[str]:
@@ -132,15 +158,16 @@ def sshd_config(state: Path) -> str:
     ])
 
 
-def sshd_files(state: Path) -> Path:
+def sshd_files(state: Path, deadline: Deadline | None = None) -> Path:
     """Keys (made once, kept) and the configuration of our sshd; returns the config's path."""
+    d = deadline or Deadline(2 * STEP_S, "sshd's keys")
     state.mkdir(parents=True, exist_ok=True, mode=0o700)
     os.chmod(state, 0o700)
     for key, comment in ((state / "ssh_host_ed25519_key", "pacemail-vagrant-host"),
                          (fence_key(state), "pacemail-vagrant-fence")):
         if not key.exists():
             run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", str(key)],
-                timeout=STEP_S)
+                timeout=d.left(STEP_S))
     public = fence_key(state).with_suffix(".pub").read_text().strip()
     # fence_virsh wants a terminal (ssh -t): restrict, then allow just that.
     (state / "authorized_keys").write_text(f'from="{FENCE_FROM}",restrict,pty {public}\n')
@@ -150,22 +177,49 @@ def sshd_files(state: Path) -> Path:
     return config
 
 
-def down(say=lambda m: None) -> None:
-    """Stop our libvirtd and virtlogd (by their PIDs), then delete the namespace."""
-    if not exists():
-        return
+def down(say=lambda m: None, wait: float = 0.0) -> None:
+    """Stop our sshd, libvirtd and virtlogd, then delete the namespace; refused while other
+    processes (VMs) run in it (:func:`pacemail.vms.inventory.clean` removes those too).
+
+    Holds the VM side's run lock (``wait`` seconds for another run); takes at most DOWN_S.
+    """
+    with hold(paths.LOCK, wait=wait):
+        if not exists():
+            return
+        d = Deadline(DOWN_S, f"net down (netns {NETNS})")
+        stop_daemons(say, d)
+        left = pids(d.left(STEP_S))
+        if left:
+            raise RuntimeError(f"processes still in netns {NETNS}: {' '.join(map(str, left))} "
+                               "(VMs? `pacemail vagrant run -- destroy -f` first)")
+        delete(d.left(STEP_S))
+        say(f"deleted netns {NETNS}")
+
+
+def stop_daemons(say, deadline: Deadline) -> list[str]:
+    """SIGTERM to our sshd, libvirtd and virtlogd (by their pid files, only where they run in
+    this namespace), each waited for; what was stopped."""
+    stopped = []
     for name, pid_file in (("sshd", SSHD_PID), *reversed(DAEMONS)):
         pid = pid_in_netns(pid_file)
         if pid is not None:
             os.kill(pid, signal.SIGTERM)
-            _wait(lambda: not Path(f"/proc/{pid}").exists(), 30, f"{name} ({pid}) to stop")
-            say(f"stopped {name} ({pid})")
-    left = run(["ip", "netns", "pids", NETNS], timeout=STEP_S).stdout.split()
-    if left:
-        raise RuntimeError(f"processes still in netns {NETNS}: {' '.join(left)} "
-                           "(VMs? `pacemail vagrant run -- destroy -f` first)")
-    run(["ip", "netns", "del", NETNS], timeout=STEP_S)
-    say(f"deleted netns {NETNS}")
+            _wait(lambda: not Path(f"/proc/{pid}").exists(), deadline.left(30),
+                  f"{name} ({pid}) to stop")
+            stopped.append(f"stopped {name} ({pid})")
+            say(stopped[-1])
+    return stopped
+
+
+def pids(timeout: float = STEP_S) -> list[int]:
+    """The processes in the namespace (none when it does not exist)."""
+    if not exists():
+        return []
+    return [int(p) for p in run(["ip", "netns", "pids", NETNS], timeout=timeout).stdout.split()]
+
+
+def delete(timeout: float = STEP_S) -> None:
+    run(["ip", "netns", "del", NETNS], timeout=timeout)
 
 
 def _wait(probe, timeout: float, what: str) -> None:

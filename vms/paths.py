@@ -8,6 +8,14 @@ from pathlib import Path
 import pacemail
 
 BOX_NAME = "pacemail/bookworm-local"
+# Vagrant writes a box name's "/" as "-VAGRANTSLASH-" in its boxes/ folder, and
+# vagrant-libvirt does the same in the name of the box's volume in libvirt's pool.
+BOX_SLUG = BOX_NAME.replace("/", "-VAGRANTSLASH-")
+# The Vagrantfile's libvirt.default_prefix: domains are pacemail-NODE, their disks
+# pacemail-NODE.img and pacemail-NODE-vdb.qcow2 (the box's volume starts so too).
+DOMAIN_PREFIX = "pacemail-"
+# The run lock of the VM side (pacemail.runlock): one run at a time builds, boots or removes.
+LOCK = "vagrant"
 
 
 def checkout() -> Path:

@@ -23,6 +23,7 @@ COMMANDS: dict[str, str] = {
     "lab": "pacemail.controller.cli.lab:lab",
     "plan": "pacemail.controller.cli.config:plan",
     "demo": "pacemail.controller.cli.demo:demo",
+    "doctor": "pacemail.controller.cli.doctor:doctor",
     "drill": "pacemail.controller.cli.drill:drill",
     "render": "pacemail.controller.cli.config:render",
     "status": "pacemail.controller.cli.config:status",

@@ -2,7 +2,31 @@
 
 from __future__ import annotations
 
+import sys
+from contextlib import contextmanager
+
 import click
+
+WAIT = click.option("--wait", default=0.0, show_default=True, type=click.FloatRange(0),
+                    metavar="SECONDS",
+                    help="Seconds to wait for another run that holds the VM side.")
+
+
+@contextmanager
+def _refusals():
+    """A failed command, a refusal (no room, VMs in the way) or another run holding the VM
+    side: its message, exit code 1."""
+    from pacemail.proc import CommandError
+    from pacemail.runlock import Busy
+
+    try:
+        yield
+    except (CommandError, RuntimeError, OSError, Busy) as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _say(prefix: str):
+    return lambda m: click.echo(f"{prefix}: {m}", err=True)
 
 
 @click.group()
@@ -16,6 +40,7 @@ def vagrant():
       pacemail vagrant net up        libvirtd + virtlogd in pacemail's own network namespace
       pacemail vagrant run -- up     vagrant in that namespace, in vagrant/
       pacemail drill run power-off-active --target vagrant
+      pacemail vagrant box prune     remove boxes of earlier inputs and leftovers
     """
 
 
@@ -27,20 +52,37 @@ def box():
 @box.command()
 @click.option("--add/--no-add", default=True, show_default=True,
               help="Also `vagrant box add` it as pacemail/bookworm-local.")
-def build(add):
-    """Build the box (or take it from the cache) and add it to Vagrant."""
-    from pacemail.proc import CommandError
-    from pacemail.vms import build as lib, vagrantcmd
+@WAIT
+def build(add, wait):
+    """Build the box (or take it from the cache) and add it to Vagrant.
 
-    say = lambda m: click.echo(f"box: {m}", err=True)  # noqa: E731
-    try:
-        path = lib.build(say=say)
+    Refused when the cache's file system has less than 5 GiB free; afterwards
+    the cache holds the new box and its base only.
+    """
+    from pacemail.runlock import hold
+    from pacemail.vms import build as lib, paths, vagrantcmd
+
+    with _refusals(), hold(paths.LOCK, wait=wait):
+        path = lib.build(say=_say("box"))
         if add:
-            vagrantcmd.box_add(path)
-            say(f"added as {lib.paths.BOX_NAME}")
-    except CommandError as exc:
-        raise click.ClickException(str(exc)) from None
+            vagrantcmd.ensure_box(path, say=_say("box"))
     click.echo(path)
+
+
+@box.command()
+@click.option("--all", "everything", is_flag=True,
+              help="Also the current box, its base tar and the box added to Vagrant "
+                   "(the next boot builds again).")
+@WAIT
+def prune(everything, wait):
+    """Remove boxes and base tars of other inputs, partial files, build work trees, and the
+    box and pool volumes of other boxes (kept while VMs made from them exist)."""
+    from pacemail.hostres import human
+    from pacemail.vms import build as lib
+
+    with _refusals():
+        removed = lib.prune(say=_say("box"), keep_current=not everything, wait=wait)
+    click.echo(f"freed {human(sum(size for _, size in removed))}")
 
 
 @box.command()
@@ -61,37 +103,53 @@ def net():
 
 
 @net.command("up")
-def net_up():
+@WAIT
+def net_up(wait):
     """Create netns pmv-vagrant and start virtlogd + libvirtd in it (idempotent)."""
     from pacemail.vms import netns
 
-    try:
-        netns.up(say=lambda m: click.echo(f"net: {m}", err=True))
-    except (RuntimeError, OSError) as exc:
-        raise click.ClickException(str(exc)) from None
+    with _refusals():
+        netns.up(say=_say("net"), wait=wait)
     click.echo(f"netns {netns.NETNS} up; run vagrant there with `pacemail vagrant run -- ...`")
 
 
 @net.command("down")
-def net_down():
+@WAIT
+def net_down(wait):
     """Stop our libvirtd + virtlogd and delete the namespace (refused while VMs run)."""
     from pacemail.vms import netns
 
-    try:
-        netns.down(say=lambda m: click.echo(f"net: {m}", err=True))
-    except (RuntimeError, OSError) as exc:
-        raise click.ClickException(str(exc)) from None
+    with _refusals():
+        netns.down(say=_say("net"), wait=wait)
 
 
 @vagrant.command(context_settings={"ignore_unknown_options": True})
 @click.option("--timeout", default=1800, show_default=True, type=click.IntRange(10, 7200),
               help="Seconds before vagrant is stopped.")
+@WAIT
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
-def run(timeout, args):
-    """Run `vagrant ARGS` in vagrant/, inside the namespace, with the local box settings."""
-    import os
+def run(timeout, wait, args):
+    """Run `vagrant ARGS` in vagrant/, inside the namespace, with the local box settings.
 
-    from pacemail.vms import vagrantcmd
+    Holds the VM side while vagrant runs. `up` first checks the memory and
+    pool space the VMs it boots need, and adds the cached box to Vagrant when
+    it is not the box added (the local box only).
+    """
+    from pacemail.runlock import hold
+    from pacemail.vms import build as lib, paths, pool, readiness, vagrantcmd
 
-    argv, env = vagrantcmd.isolated(list(args), timeout)
-    os.execvpe(argv[0], argv, env)
+    with _refusals(), hold(paths.LOCK, wait=wait):
+        booting = vagrantcmd.booting(list(args), readiness.NODES)
+        if booting:
+            reason = readiness.room_to_boot(booting)
+            if reason:
+                raise click.ClickException(reason)
+            found = lib.cached_box()
+            if vagrantcmd.isolated_env()["PACEMAIL_BOX"] == "local" and found is not None:
+                if pool.vm_disks(pool.volumes()) and vagrantcmd.added_key() != lib.current_key():
+                    _say("box")("the VMs here were made from an earlier box; `destroy -f`, "
+                                "then `up`, boots the current one")
+                else:
+                    vagrantcmd.ensure_box(found, say=_say("box"))
+        code = vagrantcmd.interactive(list(args), timeout)
+    sys.exit(code)
