@@ -63,12 +63,14 @@ def launchers() -> list[dict]:
     return found
 
 
-def clean(labs_only: list[str] | None = None, say=lambda m: None) -> list[str]:
+def clean(labs: list[str] | None = None, vms: bool | None = None,
+          say=lambda m: None) -> list[str]:
     """Remove what no live run holds; returns what is still held (one line each, the holder
-    named). ``labs_only``: just these labs, nothing else (how a test session cleans its own)."""
+    named). With ``labs`` (names) or ``vms``, just those: how a test run cleans its own."""
+    everything = labs is None and not vms
     held = []
-    for record in inventory.find():
-        if labs_only is not None and record.name not in labs_only:
+    for record in inventory.find() if everything or labs else []:
+        if labs and record.name not in labs:
             continue
         who = holder(lock_name(record.name))
         if who is not None:   # even this run's own: the doctor never takes a lab from a run
@@ -80,16 +82,16 @@ def clean(labs_only: list[str] | None = None, say=lambda m: None) -> list[str]:
                 say(f"lab {record.name}: removed {item}")
         except Busy as exc:
             held.append(str(exc))
-    if labs_only is not None:
-        return held
-    try:
-        vm_inventory.clean(say=say)
-    except Busy as exc:
-        held.append(str(exc))
-    for launcher in launchers():
-        if launcher["stale"]:
-            Path(launcher["path"]).unlink(missing_ok=True)
-            say(f"removed {launcher['path']} (its checkout {launcher['runs']} is gone)")
+    if everything or vms:
+        try:
+            vm_inventory.clean(say=say)
+        except Busy as exc:
+            held.append(str(exc))
+    if everything:
+        for launcher in launchers():
+            if launcher["stale"]:
+                Path(launcher["path"]).unlink(missing_ok=True)
+                say(f"removed {launcher['path']} (its checkout {launcher['runs']} is gone)")
     return held
 
 

@@ -334,6 +334,20 @@ def test_box_prune_removes_what_no_boot_of_the_current_box_uses(vm_side):
     assert in_use.exists() and vagrantcmd.added_key() == KEY
 
 
+def test_a_box_volume_cut_short_by_a_killed_upload_goes_the_whole_one_stays(vm_side):
+    """vagrant-libvirt uploads box.img byte for byte; a `vagrant up` killed during the
+    upload leaves the current box's volume shorter, and a VM booted on it would read a
+    truncated image."""
+    cache, pool_dir = vm_side
+    _added_box(cache, KEY, 1732270000)    # box.img of 4096 bytes
+    volume = _file(pool_dir / pool.box_volume(1732270000), 1024)
+    assert vagrantcmd.whole_volume() is None
+    assert [p for p, _ in build.prune()] == [volume] and not volume.exists()
+    volume = _file(pool_dir / pool.box_volume(1732270000), 4096)
+    assert vagrantcmd.whole_volume() == volume.name
+    assert build.prune() == [] and volume.exists()
+
+
 def test_box_prune_removes_the_box_of_other_inputs_from_vagrant_and_the_pool(vm_side):
     """The box added for earlier inputs and its 1.24 GB volume go, through Vagrant itself."""
     if shutil.which("vagrant") is None:

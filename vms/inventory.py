@@ -80,7 +80,7 @@ def census() -> dict:
         else:
             notes.append(f"virsh list: {done.stderr.strip()[-200:]}")
     names = pool.volumes()
-    stale_volumes = set(pool.stale_box_volumes(names, vagrantcmd.added_volume()))
+    stale_volumes = set(pool.stale_box_volumes(names, vagrantcmd.whole_volume()))
     cached = build.cached_box(cache)
     places = [cache, paths.state_dir()] + ([] if home.is_relative_to(cache) else [home])
     disk = {str(place): disk_usage(place) for place in places if place.exists()}
@@ -224,6 +224,8 @@ def _namespace(note) -> None:
         note(f"daemons: {exc}; killing what is left in netns {netns.NETNS}")
     for pid in netns.pids():
         comm = _comm(pid)
+        if comm is None:   # gone with its parent meanwhile (dnsmasq's helper)
+            continue
         if _stop(pid, signal.SIGTERM) or _stop(pid, signal.SIGKILL):
             note(f"stopped {comm} ({pid}) in netns {netns.NETNS}")
     netns.delete()
@@ -244,11 +246,11 @@ def _stop(pid: int, sig: int) -> bool:
     return False
 
 
-def _comm(pid: int) -> str:
+def _comm(pid: int) -> str | None:
     try:
         return Path(f"/proc/{pid}/comm").read_text().strip()
     except OSError:
-        return "?"
+        return None
 
 
 

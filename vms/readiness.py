@@ -32,6 +32,12 @@ DRILL_S = 540
 DESTROY_S = 180
 DRILL_WORST_S = (netns.UP_S + vagrantcmd.worst_s(VAGRANT_UP_S) + DRILL_S
                  + vagrantcmd.worst_s(DESTROY_S) + netns.DOWN_S)
+# The killed-boot test: `vagrant up` SIGKILLed at a random point up to KILL_BY_S (VMs
+# defined, booting or provisioning), then `pacemail doctor --clean --vms`, bounded by CLEAN_S
+# (it destroys and undefines three domains, deletes their disks, stops the daemons: 20-30 s).
+KILL_BY_S = 150
+CLEAN_S = 240
+KILLED_BOOT_WORST_S = netns.UP_S + KILL_BY_S + CLEAN_S
 # Each VM's qemu used 830-890 MB of memory (512 MiB guest, 256 MiB TCG cache, qemu).
 VM_MEMORY_B = int(0.9 * GIB)
 # vagrant's Ruby during `up`, libvirtd, sshd and the drill's workload next to the VMs.

@@ -67,6 +67,20 @@ def added_volume(environ=os.environ) -> str | None:
         return None
 
 
+def whole_volume(environ=os.environ) -> str | None:
+    """:func:`added_volume`, unless its copy in the pool is cut short: vagrant-libvirt uploads
+    box.img byte for byte, so a volume of another size is an upload that was killed (a
+    VM booted on it would read a truncated image), and goes like a stale one."""
+    name = added_volume(environ)
+    image = box_dir(environ) / "0" / "libvirt" / "box.img"
+    try:
+        if (pool.pool_dir() / name).stat().st_size != image.stat().st_size:
+            return None
+    except (OSError, TypeError):
+        pass   # no volume yet (vagrant up uploads it), or no box added
+    return name
+
+
 def ensure_box(box_file: Path, say=lambda m: None, environ=os.environ, wait: float = 0.0) -> bool:
     """Make ``box_file`` the box Vagrant boots; True when it was added now.
 
@@ -143,7 +157,7 @@ def prune(current_key: str | None, say=lambda m: None,
             (vagrant_home(environ) / MARKER).unlink(missing_ok=True)
             removed.append((box_dir(environ), size))
             say(f"removed the box added to Vagrant, {box_dir(environ)} ({human(size)})")
-    for name in pool.stale_box_volumes(names, added_volume(environ)):
+    for name in pool.stale_box_volumes(names, whole_volume(environ)):
         path = pool.pool_dir() / name
         size = disk_usage(path)
         pool.delete(name)
