@@ -423,7 +423,9 @@ def notify(ctx) -> int:
         if done.returncode != 0:
             ctx.log.warning(f"drbdadm adjust {res}: {_failure(done)}")
     if n.type == "post":
-        publish(ctx, read_state(ctx)[0], force=True)
+        state, _ = read_state(ctx)
+        if state is not None:   # a resource that vanished is the monitor's to report
+            publish(ctx, state, force=True)
     return OCF_SUCCESS
 
 

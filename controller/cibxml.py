@@ -123,7 +123,8 @@ def constraint(c: Constraint) -> etree._Element:
     elif isinstance(c, Colocation):
         element = E("rsc_colocation", id=cid, rsc=owned_id(c.resource),
                     **{"with-rsc": owned_id(c.with_resource)}, score=c.score)
-        _optional(element, **{"rsc-role": c.role, "with-rsc-role": c.with_role})
+        _optional(element, **{"rsc-role": c.role, "with-rsc-role": c.with_role,
+                               "influence": None if c.influence else "false"})
     else:
         assert isinstance(c, Order)
         element = E("rsc_order", id=cid, first=owned_id(c.first), then=owned_id(c.then),

@@ -126,8 +126,13 @@ class Simulation:
 
 
 def simulate(cib: bytes, *, nodes_up: tuple[str, ...] = (), nodes_fail: tuple[str, ...] = (),
-             quorum: bool | None = None, timeout: float = TIMEOUT) -> Simulation:
-    """``crm_simulate --simulate``: the transition the scheduler computes, and its outcome."""
+             ops_fail: tuple[str, ...] = (), quorum: bool | None = None,
+             timeout: float = TIMEOUT) -> Simulation:
+    """``crm_simulate --simulate``: the transition the scheduler computes, and its outcome.
+
+    ``ops_fail``: operations that fail when the transition runs them, as crm_simulate's
+    ``--op-fail`` spells them (``pm-proxysql_start_0@node1=5``).
+    """
     with tempfile.TemporaryDirectory(prefix="pacemail-sim-") as tmp:
         folder = Path(tmp)
         (folder / "in.xml").write_bytes(cib)
@@ -135,6 +140,7 @@ def simulate(cib: bytes, *, nodes_up: tuple[str, ...] = (), nodes_fail: tuple[st
                 "--save-graph", str(folder / "graph.xml"), "--save-output", str(folder / "out.xml"),
                 "--output-as=xml"]
         argv += [f"--node-up={n}" for n in nodes_up] + [f"--node-fail={n}" for n in nodes_fail]
+        argv += [f"--op-fail={op}" for op in ops_fail]
         if quorum is not None:
             argv.append(f"--quorum={'true' if quorum else 'false'}")
         done = run(argv, timeout=timeout)

@@ -87,6 +87,9 @@ class Colocation:
     score: str = "INFINITY"
     role: str | None = None
     with_role: str | None = None
+    # False: where ``resource`` can or cannot run never moves ``with_resource`` (Pacemaker's
+    # ``influence``); a failed dependent then stops instead of dragging what it sits on.
+    influence: bool = True
 
 
 @dataclass(frozen=True)

@@ -142,13 +142,15 @@ def _priority(d: Description) -> Pairs:
 
 
 def _on_top(upper: str, lower: str, lower_role: str | None = None,
-            lower_action: str = "start") -> tuple[Constraint, ...]:
-    """``upper`` runs where ``lower`` runs and starts after it."""
+            lower_action: str = "start", influence: bool = True) -> tuple[Constraint, ...]:
+    """``upper`` runs where ``lower`` runs and starts after it; without ``influence``,
+    ``upper`` follows ``lower`` but never moves it."""
     role = f"-{lower_role.lower()}" if lower_role else ""
     lower_label = lower.removesuffix("-clone")
     action = f"-{lower_action}" if lower_action != "start" else ""
     return (
-        Colocation(f"col-{upper}-with-{lower_label}{role}", upper, lower, with_role=lower_role),
+        Colocation(f"col-{upper}-with-{lower_label}{role}", upper, lower, with_role=lower_role,
+                   influence=influence),
         Order(f"ord-{lower_label}{action}-then-{upper}", lower, upper, first_action=lower_action),
     )
 
@@ -171,8 +173,11 @@ def _stack_constraints(d: Description) -> tuple[Constraint, ...]:
         out += [Order(f"ord-dovecot-then-{postfix_name(p.name)}", "dovecot", postfix_name(p.name),
                       kind="Optional") for p in d.postfix]
     if d.proxysql:
-        out += _on_top(PROXYSQL_VIP, MOUNT)
-        out += _on_top(PROXYSQL, PROXYSQL_VIP)
+        # ProxySQL follows the mail store but never moves it: a ProxySQL that cannot start
+        # on the active node (not installed there, a bad config) stops there, with its
+        # failure in crm_mon, instead of dragging the mailboxes through every node.
+        out += _on_top(PROXYSQL_VIP, MOUNT, influence=False)
+        out += _on_top(PROXYSQL, PROXYSQL_VIP, influence=False)
     if d.placement.preferred_node:
         node = d.placement.preferred_node
         out.append(RscLocation(f"loc-{MOUNT}-prefers-{node}", MOUNT, node, str(PREFERENCE_SCORE)))

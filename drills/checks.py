@@ -85,6 +85,41 @@ def recovered_at(samples: Sequence[Sample], kinds: Sequence[str], fault_at: floa
     return None
 
 
+def moves(samples: Sequence[Sample], kinds: Sequence[str]) -> list[tuple[float, str, str]]:
+    """(time, from, to) each time the whole stack is found on another node than the last
+    node it was whole on (gaps while it is broken or starting do not count)."""
+    out, last = [], None
+    for s in samples:
+        node = holder(s, kinds)
+        if node is None:
+            continue
+        if last is not None and node != last:
+            out.append((s.t, last, node))
+        last = node
+    return out
+
+
+def unforced_moves(samples: Sequence[Sample], kinds: Sequence[str], fault_at: float | None,
+                   back_at: float | None, failback: bool = False) -> list[str]:
+    """Every move of the stack the fault does not explain, as a violation: before the fault,
+    more than one between the fault and the recovery, and any after it (one back to where it
+    was is allowed with ``failback``). Each move is a mail outage nobody chose."""
+    found, forced, back_once = [], False, failback
+    origin = None
+    for t, before, after in moves(samples, kinds):
+        if fault_at is not None and t >= fault_at and (back_at is None or t <= back_at) \
+                and not forced:
+            forced, origin = True, before
+            continue
+        if back_once and back_at is not None and t > back_at and after == origin:
+            back_once = False
+            continue
+        when = ("before the fault" if fault_at is None or t < fault_at
+                else f"{t - fault_at:.1f}s after the fault")
+        found.append(f"unforced move: the stack went from {before} to {after} ({when})")
+    return found
+
+
 def held_kinds(s: Sample) -> tuple[str, ...]:
     """The kinds some node holds in ``s`` (what the stack consists of in steady state)."""
     return tuple(k for k, nodes in s.holders.items() if nodes)

@@ -30,6 +30,9 @@ from pacemail.drills.standin import Stack
 from pacemail.lab import cluster
 
 WARMUP_S = 2.0
+# Before a fault the stack must have stayed on one node this long (a move meanwhile is
+# a transition still running, and striking a moving stack measures nothing).
+STABLE_S = 3.0
 
 class Sampling(Protocol):
     samples: list[Sample]
@@ -44,6 +47,7 @@ class DrillTarget(Protocol):
     timeouts: Timeouts
     workload_options: dict
     note: str
+    failback: bool          # the description lets the stack go back to its preferred node
 
     @property
     def label(self) -> str: ...
@@ -60,6 +64,7 @@ class DrillTarget(Protocol):
     def detected_at(self, nodes: list[str], pattern: str, after: float) -> float | None: ...
     def write_marker(self, node: str) -> str | None: ...
     def read_marker(self, node: str, marker: str) -> bool | None: ...
+    def why(self) -> list[str]: ...
 
 
 class Progress:
@@ -114,13 +119,19 @@ def run(target: DrillTarget, scenario: Scenario, say=lambda m: None) -> dict:
               "target": target.label, "violations": [], "recovered": False}
     sampler = target.sampler()
     workload = None
-    fault_at = None
+    fault_at = back_at = None
     marker = None
     try:
-        progress("steady: waiting for the stack on one node")
-        active = _wait(lambda: sampler.samples and checks.holder(sampler.samples[-1], target.kinds),
-                       tmo.steady, "the mail stack whole on one node", tmo.poll)
+        progress("steady: waiting for the stack on one node, settled and redundant")
+        _wait(lambda: sampler.samples and checks.holder(sampler.samples[-1], target.kinds),
+              tmo.steady, "the mail stack whole on one node", tmo.poll)
+        settling = time.time()
         target.wait_redundant(tmo.steady)
+        active = _wait(lambda: _settled(sampler.samples, target.kinds), tmo.steady,
+                       f"the mail stack on one node for {STABLE_S:.0f}s", tmo.poll)
+        result["settle_s"] = round(time.time() - settling, 1)
+        progress(f"settled: the stack on {active}, nothing pending, every replica redundant, "
+                 f"unmoved for {STABLE_S:.0f}s (waited {result['settle_s']}s)")
         workload = client.Workload(target.client_netns, stack.address, run_id,
                                    **target.workload_options)
         progress.workload = workload
@@ -129,6 +140,8 @@ def run(target: DrillTarget, scenario: Scenario, say=lambda m: None) -> dict:
               tmo.poll)
         marker = target.write_marker(active)
         time.sleep(WARMUP_S)
+        # Strike the node that holds the stack now (an unforced move meanwhile is reported).
+        active = checks.holder(sampler.samples[-1], target.kinds) or active
         progress(f"fault: {scenario.name} on {active}")
         fault_at = time.time()
         target.inject(scenario.fault, active)
@@ -168,9 +181,21 @@ def run(target: DrillTarget, scenario: Scenario, say=lambda m: None) -> dict:
     mailbox = client.settle_mailbox(target.client_netns, stack.address, run_id, accepted,
                                     wait_s=tmo.settle)
     result.update(_figures(target, scenario, result, workload_events, samples, mailbox,
-                           fault_at, accepted))
+                           fault_at, back_at, accepted))
+    if not result["passed"]:
+        result["why"] = target.why()
+        for line in result["why"]:
+            say(f"why: {line}")
     say(f"[{time.time() - started:6.1f}s] done: {'PASS' if result['passed'] else 'FAIL'}")
     return result
+
+
+def _settled(samples, kinds) -> str | None:
+    """The node the whole stack has been on, without a break, for the last STABLE_S."""
+    if not samples or samples[-1].t - samples[0].t < STABLE_S:
+        return None
+    recent = [checks.holder(s, kinds) for s in samples if s.t >= samples[-1].t - STABLE_S]
+    return recent[0] if recent[0] is not None and len(set(recent)) == 1 else None
 
 
 def _back(target: DrillTarget, scenario: Scenario, samples, fault_at: float):
@@ -184,7 +209,8 @@ def _back(target: DrillTarget, scenario: Scenario, samples, fault_at: float):
     return (max(fenced.values()), node) if fenced and node not in fenced else None
 
 
-def _figures(target, scenario, result, workload_events, samples, mailbox, fault_at, accepted):
+def _figures(target, scenario, result, workload_events, samples, mailbox, fault_at, back_at,
+             accepted):
     d = checks.delivery(accepted, mailbox)
     out = {"accepted": d.accepted, "delivered": d.delivered, "lost": len(d.lost),
            "lost_numbers": list(d.lost), "duplicates": d.duplicates,
@@ -192,6 +218,8 @@ def _figures(target, scenario, result, workload_events, samples, mailbox, fault_
                           for s in ("smtp", "imap")},
            "detect_s": None, "fence_s": None, "fenced": []}
     violations = result["violations"] + checks.split_brain(samples, fault_at or time.time())
+    violations += checks.unforced_moves(samples, target.kinds, fault_at, back_at,
+                                        target.failback)
     fenced = {}
     if fault_at:
         active = result.get("active_before")

@@ -15,6 +15,7 @@ from pacemail.drills.sampler import Sampler
 from pacemail.drills.standin import Stack
 from pacemail.lab import cluster, net, power, state, switchd
 from pacemail.lab.nodes import NodeDown, node_run
+from pacemail.lab.provision import DRBD_RESOURCE
 from pacemail.lab.topology import Lab
 from pacemail.proc import CommandError
 
@@ -44,6 +45,7 @@ class LabTarget:
     timeouts: Timeouts = field(default_factory=Timeouts)
     workload_options: dict = field(default_factory=dict)   # client.Workload keywords
     note: str = ""
+    failback: bool = False
 
     @property
     def label(self) -> str:
@@ -73,10 +75,45 @@ class LabTarget:
         return Sampler(self.lab, self.device, self.stack.address)
 
     def wait_redundant(self, timeout: float) -> None:
-        """The lab's DRBD double is one shared device: always redundant."""
+        """No transition pending, and with pacemail's DRBD every node's replica UpToDate
+        and connected to every peer: a rejoined node still syncing has no promotion score
+        yet, and a fault then leaves fewer nodes able to take over."""
+        up = [n.name for n in self.lab.nodes if power.is_on(self.lab, n)]
+        cluster.settle(self.lab.name, up[0], timeout)
+        if "drbd" not in self.kinds:
+            return
+        cluster.wait_for(lambda: all(_drbd_redundant(self.lab, n) for n in up), timeout,
+                         "every DRBD replica UpToDate and connected", interval=self.timeouts.slow_poll)
 
     def inject(self, fault: str, node: str) -> None:
         inject(self.lab, fault, node)
+
+    def why(self) -> list[str]:
+        """What decides where the stack may run, from the cluster's own state: promotion
+        and placement scores, failed actions and fail counts, bans and fence constraints,
+        DRBD on each node (for a FAIL verdict)."""
+        up = [n.name for n in self.lab.nodes if power.is_on(self.lab, n)]
+        if not up:
+            return ["no node is on"]
+        out = []
+        scores = node_run(self.lab.name, up[0], ["crm_simulate", "--live-check", "--show-scores"],
+                          timeout=TIMEOUT_S, check=False).stdout
+        out += [f"score: {line.strip()}" for line in scores.splitlines()
+                if "promotion score" in line or (" pm-mount " in f" {line} " and "allocation" in line)]
+        mon = node_run(self.lab.name, up[0], ["crm_mon", "-1", "--include=failcounts,failures",
+                                              "--exclude=summary,nodes,resources"],
+                       timeout=TIMEOUT_S, check=False).stdout
+        out += [f"crm_mon: {line.strip()}" for line in mon.splitlines() if line.strip()]
+        cons = node_run(self.lab.name, up[0], ["cibadmin", "--query", "--scope", "constraints"],
+                        timeout=TIMEOUT_S, check=False).stdout
+        out += [f"constraint: {line.strip()}" for line in cons.splitlines()
+                if "rsc_location" in line and "INFINITY" in line and "avoids" not in line]
+        for node in up:
+            drbd = node_run(self.lab.name, node, ["drbdadm", "status", DRBD_RESOURCE],
+                            timeout=TIMEOUT_S, check=False)
+            if drbd.returncode == 0:
+                out.append(f"drbd on {node}: {' '.join(drbd.stdout.split())}")
+        return out
 
     def restore(self) -> list[str]:
         return restore(self.lab)
@@ -97,6 +134,23 @@ class LabTarget:
 
     def read_marker(self, node: str, marker: str) -> bool | None:
         return None
+
+
+def _drbd_redundant(lab: Lab, node: str) -> bool:
+    """DRBD on ``node`` as its agent reads it (``drbdsetup status --json``): nothing that
+    degrades it (a disk or a peer's not UpToDate, a peer not connected, no quorum)."""
+    import json
+
+    from pacemail.agents import drbd_policy, drbd_status
+
+    try:
+        out = node_run(lab.name, node, ["drbdsetup", "status", "--json", DRBD_RESOURCE],
+                       timeout=TIMEOUT_S, check=False).stdout
+        state = drbd_status.from_json(json.loads(out), DRBD_RESOURCE)
+    except (NodeDown, ValueError):
+        return False
+    return state is not None and len(state.peers) == lab.size - 1 \
+        and not drbd_policy.degradations(state)
 
 
 def _power_off(lab: Lab, node: str) -> None:

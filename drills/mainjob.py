@@ -7,14 +7,13 @@ a wait until the whole stack runs on one node, the ``power-off-active`` drill
 with the SMTP/IMAP workload and the invariant sampler, and the report.
 
 The lab runs the template with two differences, printed and written into the
-report: ``stonith-action=off`` (:data:`LAB_OPTIONS`), and ProxySQL as the lab's
-test double with the lab's paths (:data:`LAB_PROXYSQL`), in front of a real
+report: ``stonith-action=off`` (:data:`target.LAB_OPTIONS`), and ProxySQL as the lab's
+test double with the lab's paths (:data:`target.LAB_PROXYSQL`), in front of a real
 MariaDB in the client namespace (:mod:`pacemail.lab.proxysql`).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from dataclasses import dataclass
 from importlib import resources
@@ -22,23 +21,13 @@ from pathlib import Path
 
 from pacemail.drills import engine, report, target
 from pacemail.drills.scenarios import SCENARIOS
-from pacemail.lab import cluster, lifecycle, proxysql, state
+from pacemail.lab import cluster, lifecycle, proxysql
 from pacemail.lab.topology import lock_name
 from pacemail.runlock import hold
 
 TEMPLATE = "mail-3node.yaml"
 SCENARIO = "power-off-active"
 STACK_WAIT_S = 120.0
-# A fenced lab node is power-cycled in an instant (real hardware takes minutes) and wins the
-# promotion back before the survivors' DRBD does; powered off it stays down, as a dead machine.
-LAB_OPTIONS = (("stonith-action", "off"),)
-LAB_PROXYSQL = (
-    "ProxySQL is the lab's test double (the real binary is not packaged for Debian), run as "
-    "binary=<lab>/bin/proxysql with config " + proxysql.CONFIG + " (each node's own), in front "
-    "of one MariaDB in the client namespace"
-)
-
-
 @dataclass
 class Outcome:
     run: dict
@@ -49,7 +38,7 @@ class Outcome:
 
 
 def lab_description(lab_name: str):
-    """The template as lab ``lab_name`` runs it: ProxySQL's double, and fencing powers off."""
+    """The template as lab ``lab_name`` runs it (:func:`target.as_lab_runs`)."""
     from pacemail.controller import description  # lxml only on this path
     from pacemail.controller.problems import errors
 
@@ -57,13 +46,7 @@ def lab_description(lab_name: str):
     parsed = description.parse(text, TEMPLATE)
     if errors(parsed.problems):
         raise RuntimeError(f"{TEMPLATE}: " + "; ".join(str(p) for p in errors(parsed.problems)))
-    d = parsed.description
-    options = tuple(o for o in d.options if o[0] not in dict(LAB_OPTIONS)) + LAB_OPTIONS
-    lab = state.load(lab_name)
-    params = tuple(p for p in d.proxysql.params if p[0] != "binary")
-    params += (("binary", str(proxysql.binary(lab))),)
-    return dataclasses.replace(d, options=options, proxysql=dataclasses.replace(
-        d.proxysql, config=proxysql.CONFIG, params=params))
+    return target.as_lab_runs(parsed.description, lab_name)
 
 
 def running_on(lab, ids: tuple[str, ...]) -> str | None:
@@ -86,7 +69,7 @@ def run(lab_name: str, report_dir: Path, progress=lambda msg: None,
 
 
 def _run(lab_name: str, report_dir: Path, progress) -> Outcome:
-    progress(f"NOTE: {LAB_PROXYSQL}")
+    progress(f"NOTE: {target.LAB_PROXYSQL}")
     progress("bringing the lab up (3 nodes, STONITH on)")
     up = lifecycle.up(lab_name, 3, progress=progress)
     progress(f"lab up: quorum and DC after {up.seconds_to_quorum:.1f}s")
@@ -110,8 +93,8 @@ def _run(lab_name: str, report_dir: Path, progress) -> Outcome:
         "stack": f"pacemail: {TEMPLATE} applied with pacemail apply (ocf:pacemail:drbd "
                  f"promotable -> mount -> vip {t.stack.address} -> postfix, dovecot; "
                  f"proxysql on its own VIP)",
-        "lab_options": dict(LAB_OPTIONS),
-        "note": LAB_PROXYSQL,
+        "lab_options": dict(target.LAB_OPTIONS),
+        "note": target.LAB_PROXYSQL,
     })
     return Outcome(result, report.write(data, report_dir), up.seconds_to_quorum, stack_up_s,
-                   [LAB_PROXYSQL])
+                   [target.LAB_PROXYSQL])

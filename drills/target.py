@@ -14,13 +14,21 @@ from typing import TYPE_CHECKING
 
 from pacemail.drills import standin
 from pacemail.drills.labtarget import LabTarget
-from pacemail.lab import cluster, state
+from pacemail.lab import cluster, proxysql, state
 from pacemail.lab.nodes import node_run
 
 if TYPE_CHECKING:
     from pacemail.controller.model import Description
 
 STANDIN_VIP = "198.18.0.100"
+# A fenced lab node is power-cycled in an instant (real hardware takes minutes) and wins the
+# promotion back before the survivors' DRBD does; powered off it stays down, as a dead machine.
+LAB_OPTIONS = (("stonith-action", "off"),)
+LAB_PROXYSQL = (
+    "ProxySQL is the lab's test double (the real binary is not packaged for Debian), run as "
+    "binary=<lab>/bin/proxysql with config " + proxysql.CONFIG + " (each node's own), in front "
+    "of one MariaDB in the client namespace"
+)
 
 
 def standin_target(lab_name: str, address: str = STANDIN_VIP) -> LabTarget:
@@ -34,14 +42,34 @@ def standin_target(lab_name: str, address: str = STANDIN_VIP) -> LabTarget:
 
 
 def description_target(lab_name: str, path: Path) -> LabTarget:
-    """Apply the description file to the lab and drill its stack."""
+    """Apply the description file to the lab as the lab runs it (:func:`as_lab_runs`) and
+    drill its stack."""
     from pacemail.controller.description import load
     from pacemail.controller.problems import errors
 
     parsed = load(str(path))
     if errors(parsed.problems):
         raise ValueError("; ".join(str(p) for p in errors(parsed.problems)))
-    return pacemail_target(lab_name, parsed.description)
+    d = as_lab_runs(parsed.description, lab_name)
+    if d.proxysql:
+        proxysql.start_database(state.load(lab_name))
+    return pacemail_target(lab_name, d)
+
+
+def as_lab_runs(d: Description, lab_name: str) -> Description:
+    """``d`` as lab ``lab_name`` can run it: fencing powers off (:data:`LAB_OPTIONS`) and
+    ProxySQL, when described, is the lab's double with each node's config
+    (:data:`LAB_PROXYSQL`); the drill report says so."""
+    import dataclasses
+
+    options = tuple(o for o in d.options if o[0] not in dict(LAB_OPTIONS)) + LAB_OPTIONS
+    d = dataclasses.replace(d, options=options)
+    if not d.proxysql:
+        return d
+    params = tuple(p for p in d.proxysql.params if p[0] != "binary")
+    params += (("binary", str(proxysql.binary(state.load(lab_name)))),)
+    return dataclasses.replace(d, proxysql=dataclasses.replace(
+        d.proxysql, config=proxysql.CONFIG, params=params))
 
 
 def pacemail_target(lab_name: str, d: Description) -> LabTarget:
@@ -53,7 +81,8 @@ def pacemail_target(lab_name: str, d: Description) -> LabTarget:
     if outcome.refused:
         raise RuntimeError(f"pacemail apply refused: {outcome.refused}")
     return LabTarget(lab, standin.Stack(d.vips[0].address, stack_ids(d), "pacemail"),
-                  kinds=("vip", "mount", "drbd", "postfix", "dovecot"))
+                     kinds=("vip", "mount", "drbd", "postfix", "dovecot"),
+                     failback=bool(d.placement.preferred_node and d.placement.failback))
 
 
 def stack_ids(d: Description) -> tuple[str, ...]:

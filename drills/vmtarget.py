@@ -92,6 +92,7 @@ class VagrantTarget:
     workload_options: dict = field(default_factory=lambda: {"interval": 0.5,
                                                              "duration": 1500.0})
     note: str = NOTE
+    failback: bool = False   # the provisioned description's placement.failback
     two_node: bool = False
     _sampler: vmsampler.VMSampler | None = None
     _cut: dict[str, str] = field(default_factory=dict)       # node -> MAC whose link is down
@@ -266,6 +267,16 @@ class VagrantTarget:
         return min(found) if found else None
 
     # -- data -------------------------------------------------------------------------
+    def why(self) -> list[str]:
+        """Promotion scores and fail counts as the first node that answers sees them."""
+        for node in self.running():
+            done = self.on(node, "crm_mon", "-1", "-A", "--include=failcounts,failures",
+                           check=False)
+            if done.strip():
+                return [f"crm_mon on {node}: {line.strip()}" for line in done.splitlines()
+                        if line.strip()]
+        return ["no VM answers"]
+
     def write_marker(self, node: str) -> str:
         """A file written and synced on the active node's mail volume before the fault."""
         token = uuid.uuid4().hex
@@ -324,4 +335,5 @@ def connect(apply_node: str | None = None) -> VagrantTarget:
     storage = [n for n in nodes if guests.proc_drbd(
         guests.guest(n, ["cat", "/proc/drbd"], timeout=SSH_S, check=False).stdout)]
     return VagrantTarget(Stack(d.vips[0].address, stack_ids(d), "pacemail"), nodes, storage,
-                         d.storage.mount_point)
+                         d.storage.mount_point,
+                         failback=bool(d.placement.preferred_node and d.placement.failback))

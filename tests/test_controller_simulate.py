@@ -93,3 +93,26 @@ def test_failback_only_when_asked(failback):
     moved = live.simulate(started.cib_after, nodes_fail=(failed,))
     back = live.simulate(rejoined(moved.cib_after, failed))
     assert stack_nodes(back) == ({failed} if failback else stack_nodes(moved))
+
+
+@pytest.mark.parametrize("failing, moves", [("pm-proxysql", False), ("pm-vip-proxysql", False),
+                                            ("pm-dovecot", True)])
+def test_only_a_mail_service_failure_moves_the_mail_store(failing, moves):
+    """ProxySQL follows the mail store but never drags it: when it cannot start on the active
+    node (not installed there: OCF_ERR_INSTALLED) it stops there and the mailboxes stay. A
+    mail daemon that cannot start there is a reason to move, and the stack moves, once."""
+    d = load(TEMPLATES / "mail-3node.yaml").description
+    home = d.placement.preferred_node
+    first = live.simulate(online(build_cib(d)), ops_fail=(f"{failing}_start_0@{home}=5",))
+    after = live.simulate(first.cib_after)
+    [where] = stack_nodes_but(after, failing)
+    assert (where != home) is moves, after.placement
+    assert all(role != "Started" for node, role in after.placement[failing] if node == home)
+    again = live.simulate(after.cib_after)
+    assert stack_nodes_but(again, failing) == {where}    # settled: no further move
+
+
+def stack_nodes_but(sim: live.Simulation, failing: str) -> set[str]:
+    nodes = {node for rid in STACK if rid != failing and not rid.endswith("proxysql")
+             for node, role in sim.placement[rid] if role == "Started"}
+    return nodes | {node for node, role in sim.placement["pm-drbd"] if role == "Promoted"}

@@ -121,3 +121,41 @@ def test_detection_and_fencing_times_from_pacemaker_log_lines():
     assert events.first_match(lines, events.MEMBERSHIP_LOST, fault) == fault + 3.259
     fenced = events.fenced_in(lines, fault)
     assert list(fenced) == ["node2"] and round(fenced["node2"] - fault, 3) == 3.751
+
+
+KINDS = ("vip", "mount")
+
+
+def on(t, node):
+    return sample(t, vip=node, mount=node)
+
+
+def test_the_failover_is_the_one_move_a_fault_explains():
+    samples = [on(0, "node1"), on(5, "node1"), sample(10, vip="", mount=""), on(14, "node2"),
+               on(40, "node2")]
+    assert checks.moves(samples, KINDS) == [(T0 + 14, "node1", "node2")]
+    assert checks.unforced_moves(samples, KINDS, T0 + 8, T0 + 14) == []
+
+
+def test_moves_before_the_fault_and_after_the_recovery_are_unforced():
+    samples = [on(0, "node1"), sample(2, vip="", mount="node1"), on(4, "node3"),   # after apply
+               on(9, "node3"), sample(10, vip="", mount=""), on(13, "node2"),      # the failover
+               on(30, "node2"), on(31, "node1")]                                  # old active back
+    found = checks.unforced_moves(samples, KINDS, T0 + 9.5, T0 + 13)
+    assert found == ["unforced move: the stack went from node1 to node3 (before the fault)",
+                     "unforced move: the stack went from node2 to node1 (21.5s after the fault)"]
+    # failback: true allows exactly one move back to where the stack was before the fault
+    samples[-1] = on(31, "node3")
+    assert checks.unforced_moves(samples, KINDS, T0 + 9.5, T0 + 13, failback=True) == \
+        ["unforced move: the stack went from node1 to node3 (before the fault)"]
+    samples.append(on(35, "node2"))
+    assert len(checks.unforced_moves(samples, KINDS, T0 + 9.5, T0 + 13, failback=True)) == 2
+
+
+@given(st.lists(st.sampled_from(["node1", "node2", "node3", ""]), max_size=40))
+def test_moves_count_each_change_of_the_whole_stack_node(nodes):
+    samples = [on(i, n) if n else sample(i, vip="", mount="") for i, n in enumerate(nodes)]
+    whole = [n for n in nodes if n]
+    changes = sum(a != b for a, b in zip(whole, whole[1:]))
+    assert len(checks.moves(samples, KINDS)) == changes
+    assert len(checks.unforced_moves(samples, KINDS, None, None)) == changes

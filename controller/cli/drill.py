@@ -92,6 +92,11 @@ def _run(scenario, lab_name, vms, vagrant_dir, description, repeat, seed, json_p
         t = (target.description_target(lab_name, Path(description)) if description
              else target.standin_target(lab_name))
         context = {"target": t.label, "stack": t.stack.kind}
+        if description:   # as the lab runs it, and said so
+            context.update(lab_options=dict(target.LAB_OPTIONS), note=target.LAB_PROXYSQL)
+            say(f"NOTE: the lab runs {description} with "
+                + ", ".join(f"{k}={v}" for k, v in target.LAB_OPTIONS)
+                + f"; {target.LAB_PROXYSQL}")
     try:
         plan = scenarios.sequence(scenario, t, repeat, seed)
     except ValueError as exc:
