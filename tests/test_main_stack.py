@@ -14,6 +14,7 @@ nodes are online, for the tests that follow.
 from __future__ import annotations
 
 import functools
+import os
 import re
 import time
 import uuid
@@ -24,7 +25,7 @@ from pacemail.controller import daemon, serve
 from pacemail.drills import checks, client, engine, mainjob, report, target
 from pacemail.drills.scenarios import SCENARIOS, sequence
 from pacemail.fencing.constraint import Fence, constraint_id
-from pacemail.lab import cluster, mailconf, proxysql
+from pacemail.lab import cluster, mailconf, power, proxysql, switchd
 from pacemail.lab.nodes import node_run
 
 from mail_lab import in_client, sh
@@ -235,3 +236,56 @@ def test_random_faults_in_sequence_each_recover_and_lose_nothing(lab, stack, tmp
     assert summary["downtime_imap"]["n"] == 3 and summary["downtime_imap"]["median"] > 0.5
     text = report.write(data, tmp_path)["markdown"].read_text()
     assert all(f"| {s.name} |" in text for s in plan)            # a row per fault
+
+
+PLACEMENT_CYCLES = int(os.environ.get("PACEMAIL_PLACEMENT_CYCLES", "3"))
+
+
+def test_the_stack_moves_only_when_its_node_fails(lab, stack):
+    """The shipped template (failback: false), fencing on, sampled ten times a second through
+    PLACEMENT_CYCLES cycles of: a standby node powered off (fenced), back on and resynced;
+    the active node powered off, the stack taken over, the old active back and resynced.
+    Exactly one move per active failure, onto a survivor; none for a standby's return or
+    the old active's (each move is a mail outage nobody chose)."""
+    t, _ = stack
+    sampler = t.sampler()
+    failovers = []    # (power-off time, stack back time)
+
+    def whole() -> str | None:
+        return sampler.samples and checks.holder(sampler.samples[-1], t.kinds)
+
+    def cycle_node(node: str) -> None:
+        assert switchd.request(str(lab.switch_socket), "off", node)["ok"]
+        cluster.wait_for(lambda: node not in cluster.crm_view(lab.name, survivor(node)).online,
+                         60, f"{node} gone from the membership")
+        assert switchd.request(str(lab.switch_socket), "on", node)["ok"]
+        t.wait_rejoined(150)
+        t.wait_redundant(150)                 # settled, every DRBD replica UpToDate again
+
+    def survivor(node: str) -> str:
+        return next(n.name for n in lab.nodes if n.name != node and power.is_on(lab, n))
+
+    try:
+        t.wait_redundant(120)
+        for i in range(PLACEMENT_CYCLES):
+            active = cluster.wait_for(whole, 60, "the stack whole on one node")
+            cycle_node(next(n.name for n in lab.nodes if n.name != active))
+            active = cluster.wait_for(whole, 60, "the stack whole on one node")
+            off_at = time.time()
+            assert switchd.request(str(lab.switch_socket), "off", active)["ok"]
+            new = cluster.wait_for(lambda: (n := whole()) and n != active and n, 120,
+                                   f"the stack taken over from {active}")
+            failovers.append((off_at, time.time(), active, new))
+            assert switchd.request(str(lab.switch_socket), "on", active)["ok"]
+            t.wait_rejoined(150)
+            t.wait_redundant(150)
+            print(f"cycle {i + 1}: {active} -> {new} in {failovers[-1][1] - off_at:.1f}s")
+        time.sleep(10)                        # a late move after the last rejoin counts too
+    finally:
+        samples = sampler.stop()
+    moves = checks.moves(samples, t.kinds)
+    explained = [m for m in moves if any(off <= m[0] <= back for off, back, _, _ in failovers)]
+    unforced = [f"{m[1]} -> {m[2]} at {time.strftime('%H:%M:%S', time.localtime(m[0]))}"
+                for m in moves if m not in explained]
+    assert unforced == [], f"moves without a fault on the stack's node: {unforced}"
+    assert [(m[1], m[2]) for m in explained] == [(a, b) for _, _, a, b in failovers]
