@@ -103,6 +103,10 @@ def markdown(data: dict) -> str:
             f = s[name]
             lines.append(f"| {name} | {f['n']} | {_num(f['median'])} | {_num(f['p95'])} "
                          f"| {_num(f['max'])} |")
+    for i, run in enumerate(data["runs"], 1):
+        if run.get("why"):
+            lines += ["", f"Why run {i} failed, from the cluster's own state:", "",
+                      *(f"- {line}" for line in run["why"])]
     backs = [run for run in data["runs"] if run.get("back_s")]
     if backs:
         lines += ["", "Back after the fault (s; from the invariant sampler, on the node the "
