@@ -25,14 +25,16 @@ from pacemail.controller import daemon, serve
 from pacemail.drills import checks, client, engine, mainjob, report, target
 from pacemail.drills.scenarios import SCENARIOS, sequence
 from pacemail.fencing.constraint import Fence, constraint_id
-from pacemail.lab import cluster, mailconf, power, proxysql, switchd
+from pacemail.lab import cluster, mailconf, proxysql, switchd
 from pacemail.lab.nodes import node_run
 
 from mail_lab import in_client, sh
 
 # Top-level pm- elements of every configuration section (cluster options, resources,
 # constraints, fencing levels, defaults); nested ones go with their parent.
-PM_ELEMENTS = "/cib/configuration/*/*[starts-with(@id, 'pm-')]"
+# pacemail's elements, and any constraint on them (a DRBD fence-peer constraint on the clone)
+PM_ELEMENTS = ("/cib/configuration/*/*[starts-with(@id, 'pm-')]"
+               " | /cib/configuration/constraints/*[starts-with(@rsc, 'pm-')]")
 STOP_WAIT_S = 120.0
 LMTP_BLOCK = "pm_test_lmtp_refused"
 OUTAGE_S = 20.0
@@ -254,16 +256,21 @@ def test_the_stack_moves_only_when_its_node_fails(lab, stack):
     def whole() -> str | None:
         return sampler.samples and checks.holder(sampler.samples[-1], t.kinds)
 
-    def cycle_node(node: str) -> None:
-        assert switchd.request(str(lab.switch_socket), "off", node)["ok"]
-        cluster.wait_for(lambda: node not in cluster.crm_view(lab.name, survivor(node)).online,
-                         60, f"{node} gone from the membership")
+    def fenced(node: str, since: float) -> None:
+        """Until the survivors have fenced ``node``: booted before that, the fencing (action
+        off in the lab) would power the repaired node off again."""
+        cluster.wait_for(lambda: node in t.fenced(since), 60, f"{node} fenced")
+
+    def back_on(node: str) -> None:
         assert switchd.request(str(lab.switch_socket), "on", node)["ok"]
         t.wait_rejoined(150)
         t.wait_redundant(150)                 # settled, every DRBD replica UpToDate again
 
-    def survivor(node: str) -> str:
-        return next(n.name for n in lab.nodes if n.name != node and power.is_on(lab, n))
+    def cycle_node(node: str) -> None:
+        off_at = time.time()
+        assert switchd.request(str(lab.switch_socket), "off", node)["ok"]
+        fenced(node, off_at)
+        back_on(node)
 
     try:
         t.wait_redundant(120)
@@ -276,9 +283,8 @@ def test_the_stack_moves_only_when_its_node_fails(lab, stack):
             new = cluster.wait_for(lambda: (n := whole()) and n != active and n, 120,
                                    f"the stack taken over from {active}")
             failovers.append((off_at, time.time(), active, new))
-            assert switchd.request(str(lab.switch_socket), "on", active)["ok"]
-            t.wait_rejoined(150)
-            t.wait_redundant(150)
+            fenced(active, off_at)
+            back_on(active)
             print(f"cycle {i + 1}: {active} -> {new} in {failovers[-1][1] - off_at:.1f}s")
         time.sleep(10)                        # a late move after the last rejoin counts too
     finally:
