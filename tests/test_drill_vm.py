@@ -186,3 +186,14 @@ def test_report_puts_vm_figures_next_to_the_lab(tmp_path):
     assert "| fence (s) | 15.10 | 3.70 |" in text
     assert "vagrant: 3 VMs" in text and "lab pmdemo" in text and "TCG" in text
     assert "read back" in text
+
+
+def test_report_says_why_a_run_failed():
+    failed = {**_run("power-off-active", 9.0, 3.8, 5.0), "passed": False,
+              "violations": ["the stack stayed on node1"],
+              "why": ["score: pm-drbd:0 promotion score on node2: -INFINITY",
+                      "crm_mon: pm-proxysql: migration-threshold=3 fail-count=1000000"]}
+    text = report.markdown(report.build([_run("kill-postfix", 2, None, 1), failed], {}))
+    assert "Why run 2 failed, from the cluster's own state:" in text
+    assert "- score: pm-drbd:0 promotion score on node2: -INFINITY" in text
+    assert "Why run 1" not in text
