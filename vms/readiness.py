@@ -105,12 +105,15 @@ def box_add_due() -> bool:
     return found is not None and vagrantcmd.added_key() != build.current_key()
 
 
-def over_budget(elapsed_s: float, environ=os.environ, adding_box: bool = False) -> str | None:
+def over_budget(elapsed_s: float, environ=os.environ, adding_box: bool = False,
+                first_s: float = 0.0) -> str | None:
     """Why a drill starting ``elapsed_s`` into a test run (adding the box to Vagrant first,
-    when ``adding_box``) would take CI past its budget."""
-    worst = DRILL_WORST_S + (vagrantcmd.BOX_ADD_S if adding_box else 0)
+    when ``adding_box``; after ``first_s`` more of other VM work) would take CI past its
+    budget."""
+    worst = DRILL_WORST_S + (vagrantcmd.BOX_ADD_S if adding_box else 0) + first_s
     if environ.get(SWITCH) == "1" or elapsed_s + worst <= CI_BUDGET_S:
         return None
     return (f"the run is {elapsed_s / 60:.1f} min in; a VM drill (up to "
-            f"{worst / 60:.0f} min{', a box add included' if adding_box else ''}) would take "
-            f"it past {CI_BUDGET_S // 60} min ({SWITCH}=1 runs it anyway)")
+            f"{worst / 60:.0f} min{', a box add included' if adding_box else ''}"
+            f"{f', {first_s / 60:.0f} min of it before the drill' if first_s else ''}) would "
+            f"take it past {CI_BUDGET_S // 60} min ({SWITCH}=1 runs it anyway)")
