@@ -13,7 +13,8 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 
-from pacemail.lab import net, power, provision
+from pacemail import namespaces
+from pacemail.lab import power, provision
 from pacemail.lab.topology import STATE_ROOT, lab_of_netns, lock_name
 from pacemail.hostres import disk_usage
 from pacemail.runlock import holder
@@ -40,7 +41,7 @@ class LabRecord:
 
 def find() -> list[LabRecord]:
     """Every lab on this machine, by name."""
-    spaces = net.list_netns()
+    spaces = namespaces.names()
     loops = provision.loops_under(STATE_ROOT)
     names = set(_state_dirs()) | {n for n in map(lab_of_netns, spaces) if n}
     daemons = power.lab_daemons()
@@ -58,7 +59,7 @@ def _record(name: str, spaces: list[str], loops: dict[str, str],
     except (OSError, ValueError):
         size, recorded = None, False
     mine = [ns for ns in spaces if lab_of_netns(ns) == name]
-    pids = {p for ns in mine for p in net.netns_pids(ns)} | set(daemons.get(name, []))
+    pids = {p for ns in mine for p in namespaces.pids(ns)} | set(daemons.get(name, []))
     return LabRecord(
         name=name, recorded=recorded, size=size, namespaces=mine, processes=len(pids),
         loops=sorted(dev for dev, back in loops.items() if _lab_of_path(back) == name),

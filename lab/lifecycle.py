@@ -20,6 +20,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from pacemail import namespaces
 from pacemail.agents.install import script
 from pacemail.lab import cluster, mailconf, net, power, provision, proxysql, state, switchd
 from pacemail.lab.nodeinit import BOUND_DIRS, TMPFS_DIRS
@@ -94,11 +95,11 @@ def down(name: str, wait: float = 0.0) -> list[str]:
 def _down(name: str) -> list[str]:
     lab_dir = STATE_ROOT / name
     removed = []
-    spaces = [ns for ns in net.list_netns() if ns.startswith(netns_prefix(name))]
+    spaces = [ns for ns in namespaces.names() if ns.startswith(netns_prefix(name))]
     # The switch, every node's init (even one whose namespace is gone) and every process
     # in the lab's namespaces.
     killed = sorted(set(power.lab_daemons().get(name, []))
-                    | {p for ns in spaces for p in net.netns_pids(ns)})
+                    | {p for ns in spaces for p in namespaces.pids(ns)})
     for p in killed:
         try:
             os.kill(p, signal.SIGKILL)
@@ -108,7 +109,7 @@ def _down(name: str) -> list[str]:
     if killed:
         removed.append(f"{len(killed)} processes")
     for ns in spaces:
-        net.delete_netns(ns)
+        namespaces.delete(ns)
         removed.append(f"netns {ns}")
     removed += [f"loop {d}" for d in provision.detach_loops(lab_dir)]
     if lab_dir.exists():

@@ -8,6 +8,7 @@ namespace has a default route: no packet can leave the machine.
 from __future__ import annotations
 
 from pacemail.lab.topology import BRIDGE, CLIENT_ADDRESS, NODE_IFACE, PREFIX, Lab, Node
+from pacemail import namespaces
 from pacemail.proc import run
 
 TIMEOUT = 10.0
@@ -19,25 +20,11 @@ def ip(*args: str, netns: str | None = None, check: bool = True):
     return run(argv, timeout=TIMEOUT, check=check)
 
 
-def list_netns() -> list[str]:
-    out = run(["ip", "netns", "list"], timeout=TIMEOUT).stdout
-    return [line.split()[0] for line in out.splitlines() if line.strip()]
-
-
 def add_netns(name: str) -> None:
-    if name in list_netns():
-        delete_netns(name)
+    if name in namespaces.names():
+        namespaces.delete(name)
     run(["ip", "netns", "add", name], timeout=TIMEOUT)
     ip("link", "set", "lo", "up", netns=name)
-
-
-def delete_netns(name: str) -> None:
-    run(["ip", "netns", "delete", name], timeout=TIMEOUT, check=False)
-
-
-def netns_pids(name: str) -> list[int]:
-    out = run(["ip", "netns", "pids", name], timeout=TIMEOUT, check=False).stdout
-    return [int(p) for p in out.split() if p.isdigit()]
 
 
 def create_switch(lab: Lab) -> None:

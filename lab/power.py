@@ -16,6 +16,7 @@ import sys
 import time
 from pathlib import Path
 
+from pacemail import namespaces
 from pacemail.hostres import processes
 from pacemail.lab import net
 from pacemail.lab.topology import Lab, Node
@@ -59,9 +60,9 @@ def power_off(lab: Lab, node: Node) -> None:
             time.sleep(0.02)
         if alive(pid):
             raise RuntimeError(f"{node.name} (init pid {pid}) did not die within {OFF_WAIT_S}s")
-    for stray in net.netns_pids(node.netns):  # e.g. an `ip netns exec` shell of an admin
+    for stray in namespaces.pids(node.netns):  # e.g. an `ip netns exec` shell of an admin
         _kill(stray)
-    net.delete_netns(node.netns)
+    namespaces.delete(node.netns)
 
 
 def is_on(lab: Lab, node: Node) -> bool:

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from conftest import KILL_LAB
-from pacemail import runlock
-from pacemail.lab import net, power, provision
+from pacemail import namespaces, runlock
+from pacemail.lab import power, provision
 from pacemail.lab.topology import STATE_ROOT, lock_name, netns_prefix
 from pacemail.proc import run
 
@@ -26,7 +26,7 @@ def leftovers(name: str) -> dict[str, list]:
     """Everything of lab ``name`` still on the machine: what a user would look for."""
     where = str(STATE_ROOT / name)
     found = {
-        "namespaces": [ns for ns in net.list_netns() if ns.startswith(netns_prefix(name))],
+        "namespaces": [ns for ns in namespaces.names() if ns.startswith(netns_prefix(name))],
         "processes": power.lab_daemons().get(name, []),
         "loop devices": sorted(provision.loops_under(STATE_ROOT / name)),
         "mounts": [line for line in Path("/proc/self/mountinfo").read_text().splitlines()

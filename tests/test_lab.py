@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from pacemail import runlock
+from pacemail import namespaces, runlock
 from pacemail.lab import cluster, lifecycle, net, power, switchd
 from pacemail.lab.nodes import node_run
 from pacemail.lab.status import mounted_on
@@ -154,7 +154,7 @@ def test_two_labs_run_side_by_side_and_down_leaves_nothing_behind(lab):
     assert listed[name]["alive"] and listed[lab.name]["alive"]
     assert listed[name]["holder"]["pid"] == os.getpid()   # this session holds its labs
     lifecycle.down(name)
-    assert not [ns for ns in net.list_netns() if ns.startswith(f"pml-{name}-")]
+    assert not [ns for ns in namespaces.names() if ns.startswith(f"pml-{name}-")]
     assert not any(power.alive(pid) for pid in pids)
     assert not (STATE_ROOT / name).exists()
     loops = run(["losetup", "--list", "--noheadings", "--output", "BACK-FILE"], timeout=10).stdout

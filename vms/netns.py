@@ -24,6 +24,7 @@ import sys
 import time
 from pathlib import Path
 
+from pacemail import namespaces
 from pacemail.proc import CommandError, run
 from pacemail.runlock import hold
 from pacemail.vms import paths
@@ -213,13 +214,11 @@ def stop_daemons(say, deadline: Deadline) -> list[str]:
 
 def pids(timeout: float = STEP_S) -> list[int]:
     """The processes in the namespace (none when it does not exist)."""
-    if not exists():
-        return []
-    return [int(p) for p in run(["ip", "netns", "pids", NETNS], timeout=timeout).stdout.split()]
+    return namespaces.pids(NETNS, timeout, check=True) if exists() else []
 
 
 def delete(timeout: float = STEP_S) -> None:
-    run(["ip", "netns", "del", NETNS], timeout=timeout)
+    namespaces.delete(NETNS, timeout, check=True)
 
 
 def _wait(probe, timeout: float, what: str) -> None:
