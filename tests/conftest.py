@@ -33,6 +33,20 @@ LAB_TOOLS = ("corosync", "pacemakerd", "crm_mon", "cibadmin", "nsenter", "unshar
              "losetup", "mkfs.ext4")
 
 
+# Fixtures that start labs or VMs: a test reaching one of them is a heavy run
+# (`-m "not lab"` is the quick run helpers and editors use).
+HEAVY_FIXTURES = {"test_labs", "vms"}
+HEAVY_MODULES = {"test_vagrant_boot_killed"}
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark every test that needs a lab or the VMs ``lab``."""
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if fixtures & HEAVY_FIXTURES or item.module.__name__.rsplit(".", 1)[-1] in HEAVY_MODULES:
+            item.add_marker(pytest.mark.lab)
+
+
 def pytest_report_header(config):
     return f"pacemail: {hostres.summary('/')}; test labs {', '.join(SESSION_LABS)}"
 
