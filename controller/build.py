@@ -38,11 +38,16 @@ def build_cib(d: Description) -> etree._Element:
         topology = etree.SubElement(configuration, "fencing-topology")
         for level in expanded.fencing_levels:
             topology.append(cibxml.fencing_level(level))
+    window = d.placement.failback_window
     for tag, name, pairs in (("rsc_defaults", "rsc-defaults", d.resource_defaults),
                              ("op_defaults", "op-defaults", d.operation_defaults)):
         section = etree.SubElement(configuration, tag)
+        if window and tag == "rsc_defaults":
+            cibxml.failback_window(section, window)
         if pairs:
-            cibxml.nvset(section, "meta_attributes", cibxml.owned_id(name), pairs)
+            main = cibxml.nvset(section, "meta_attributes", cibxml.owned_id(name), pairs)
+            if window and tag == "rsc_defaults":
+                main.set("score", "1")   # below the window's set
     etree.SubElement(cib, "status")
     return cib
 

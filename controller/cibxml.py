@@ -55,6 +55,20 @@ def nvset(parent: etree._Element, tag: str, set_id: str, pairs: Pairs) -> etree.
     return element
 
 
+def failback_window(parent: etree._Element, fields: Pairs) -> etree._Element:
+    """The rsc_defaults set that lets the stack go back to its preferred node inside a
+    time window: while its date_spec rule holds it outranks the main set (score 2 over
+    1, Pacemaker reads the higher first) and sets stickiness 0."""
+    set_id = owned_id("failback-window")
+    element = S(parent, "meta_attributes", id=set_id, score="2")
+    rule = S(element, "rule", id=sub_id(set_id, "rule"), score="0")   # schema 3.7 wants one
+    when = S(rule, "date_expression", id=sub_id(set_id, "when"), operation="date_spec")
+    S(when, "date_spec", id=sub_id(set_id, "spec"), **dict(fields))
+    S(element, "nvpair", id=sub_id(set_id, "resource-stickiness"), name="resource-stickiness",
+      value="0")
+    return element
+
+
 def resource(r: Resource) -> etree._Element:
     if isinstance(r, Primitive):
         return primitive(r)

@@ -15,6 +15,8 @@ from collections import Counter
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from yaml.nodes import MappingNode
+
 from pacemail.controller import agentcheck, fencecheck, fencerace, stack
 from pacemail.controller.cibxml import NAME
 from pacemail.controller.extra import NAME_TEXT, NODE_NAME, WORD, ExtraSections
@@ -36,6 +38,14 @@ TOP = ("cluster", "nodes", "storage", "vips", "services", "placement", "operatio
 # The stickiness ``failback: false`` gives when the admin sets none: more than
 # the preferred node's pull, so a recovered node never takes the stack back.
 NO_FAILBACK_STICKINESS = str(2 * stack.PREFERENCE_SCORE)
+# A failback window's fields (Pacemaker date_spec, the nodes' local time) and
+# their ranges; each value is one number or a range "low-high".
+# (minutes are not in the CIB schema pacemail writes).
+WINDOW_FIELDS = {"hours": (0, 23), "weekdays": (1, 7), "monthdays": (1, 31), "months": (1, 12)}
+WINDOW_VALUE = re.compile(r"([0-9]{1,2})(?:-([0-9]{1,2}))?", re.ASCII)
+# Pacemaker evaluates date_spec rules only when it rechecks; without this, a
+# window could open up to 15 minutes (Pacemaker's default) before failback.
+WINDOW_RECHECK = ("cluster-recheck-interval", "5min")
 
 
 @dataclass(frozen=True)
@@ -107,6 +117,8 @@ class _Schema(ExtraSections, OperationsSection):
         postfix = tuple(p if p.vips else replace(p, vips=all_vips) for p in postfix)
         if dovecot and not dovecot.vips:
             dovecot = replace(dovecot, vips=all_vips)
+        if placement.failback_window and WINDOW_RECHECK[0] not in dict(options):
+            options += (WINDOW_RECHECK,)
         d = Description(
             name=name, nodes=nodes, two_node=two_node, options=options,
             operation_defaults=op_defaults,
@@ -122,9 +134,11 @@ class _Schema(ExtraSections, OperationsSection):
 
     @staticmethod
     def resource_defaults(given: dict, placement: Placement):
-        """``failback`` decides the default stickiness; an explicit one is kept (and checked)."""
+        """``failback`` decides the default stickiness; an explicit one is kept (and checked).
+        With a failback window this is the stickiness outside it (inside it is 0)."""
         out = dict(given)
-        out.setdefault("resource-stickiness", "0" if placement.failback else NO_FAILBACK_STICKINESS)
+        anytime = placement.failback and not placement.failback_window
+        out.setdefault("resource-stickiness", "0" if anytime else NO_FAILBACK_STICKINESS)
         return tuple(out.items())
 
     # -- cluster --------------------------------------------------------------
@@ -390,12 +404,40 @@ class _Schema(ExtraSections, OperationsSection):
         if s is None:
             return None
         preferred = s.get("preferred_node", r.string, pattern=NODE_NAME, expected="a node name")
-        failback = s.get("failback", r.boolean, False)
+        window: tuple | None = ()
+        if isinstance(s.node("failback"), MappingNode):
+            failback, window = True, self.failback_window(s.node("failback"), s.path("failback"))
+        else:
+            failback = s.get("failback", r.boolean, False)
         priority = s.get("priority", r.integer, 10, low=0, high=1000000)
-        if failback is None or priority is None:
+        if failback is None or priority is None or window is None:
             return None
         self._placement_where = (s, path)
-        return Placement(preferred, failback, priority)
+        return Placement(preferred, failback, priority, window)
+
+    def failback_window(self, node, path) -> tuple | None:
+        """``failback: {hours: 2-4, weekdays: 6-7}``: back to the preferred node only then."""
+        r = self.r
+        s = r.mapping(node, path, WINDOW_FIELDS)
+        if s is None:
+            return None
+        if not node.value:
+            r.error(node, path, "a failback window needs at least one of: " + ", ".join(WINDOW_FIELDS))
+            return None
+        out = []
+        for key in s.keys():
+            low, high = WINDOW_FIELDS[key]
+            value = r.scalar(s.node(key), s.path(key))
+            m = WINDOW_VALUE.fullmatch(str(value)) if isinstance(value, (int, str)) \
+                and not isinstance(value, bool) else None
+            first, last = (int(m[1]), int(m[2] or m[1])) if m else (low - 1, 0)
+            if not low <= first <= last <= high:
+                r.error(s.node(key), s.path(key),
+                        f"expected a number or a range like {low}-{high} within {low}..{high}, "
+                        f"got {value!r}")
+                return None
+            out.append((key, m[0]))
+        return tuple(out)
 
     # -- fencing ------------------------------------------------------------------
 
@@ -520,11 +562,18 @@ class _Schema(ExtraSections, OperationsSection):
             self.r.error(s.node("preferred_node") if s else None, child(path, "preferred_node"),
                          f"{pl.preferred_node!r} is not one of the nodes ({', '.join(node_names)})")
         stickiness = dict(d.resource_defaults)["resource-stickiness"]
-        if pl.preferred_node and not pl.failback and _score(stickiness) <= stack.PREFERENCE_SCORE:
+        stays = not pl.failback or pl.failback_window   # outside a window the stack stays put
+        if pl.preferred_node and stays and _score(stickiness) <= stack.PREFERENCE_SCORE:
             node, rpath = self._rsc_defaults
+            which = "a failback window" if pl.failback else "failback: false"
             self.r.error(node, child(rpath, "resource-stickiness"),
-                         f"failback: false needs resource-stickiness above {stack.PREFERENCE_SCORE} "
+                         f"{which} needs resource-stickiness above {stack.PREFERENCE_SCORE} "
                          f"(the preferred node's score), got {stickiness}")
+        recheck = dict(d.options).get(WINDOW_RECHECK[0], "")
+        if pl.failback_window and recheck.strip() in ("0", "0s", "0min"):
+            self.r.error(s.node("failback") if s else None, child(path, "failback"),
+                         "a failback window needs cluster-recheck-interval above 0: Pacemaker "
+                         "looks at the time only when it rechecks")
 
     def _check_fencing(self, d: Description, node_names: list[str]) -> None:
         r = self.r

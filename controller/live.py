@@ -126,12 +126,13 @@ class Simulation:
 
 
 def simulate(cib: bytes, *, nodes_up: tuple[str, ...] = (), nodes_fail: tuple[str, ...] = (),
-             ops_fail: tuple[str, ...] = (), quorum: bool | None = None,
+             ops_fail: tuple[str, ...] = (), quorum: bool | None = None, at: str | None = None,
              timeout: float = TIMEOUT) -> Simulation:
     """``crm_simulate --simulate``: the transition the scheduler computes, and its outcome.
 
     ``ops_fail``: operations that fail when the transition runs them, as crm_simulate's
-    ``--op-fail`` spells them (``pm-proxysql_start_0@node1=5``).
+    ``--op-fail`` spells them (``pm-proxysql_start_0@node1=5``). ``at``: the scheduler's
+    clock (ISO 8601), for time-based rules.
     """
     with tempfile.TemporaryDirectory(prefix="pacemail-sim-") as tmp:
         folder = Path(tmp)
@@ -143,6 +144,8 @@ def simulate(cib: bytes, *, nodes_up: tuple[str, ...] = (), nodes_fail: tuple[st
         argv += [f"--op-fail={op}" for op in ops_fail]
         if quorum is not None:
             argv.append(f"--quorum={'true' if quorum else 'false'}")
+        if at is not None:
+            argv.append(f"--set-datetime={at}")
         done = run(argv, timeout=timeout)
         result = etree.fromstring(done.stdout.encode("utf-8", "surrogateescape"))
         graph = etree.parse(str(folder / "graph.xml")).getroot()

@@ -171,8 +171,9 @@ class ProxySQL:
 @dataclass(frozen=True)
 class Placement:
     preferred_node: str | None
-    failback: bool
+    failback: bool            # the stack may go back to the preferred node (at all)
     priority: int
+    failback_window: Pairs = ()   # date_spec fields: back only inside this time (empty: any time)
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from pacemail.controller.build import build_cib
 from pacemail.controller.description import load, parse
 from pacemail.controller.problems import Severity, errors
 
@@ -122,6 +123,40 @@ def test_failback_false_needs_stickiness_above_preference():
     assert problem.location.key == "cluster.resource_defaults.resource-stickiness"
 
 
+def test_failback_window_renders_a_timed_stickiness_and_a_recheck():
+    parsed = parse(MINIMAL + "placement: {preferred_node: node1, failback: {hours: 2-4, weekdays: 6}}\n",
+                   "mail.yaml")
+    d = parsed.description
+    assert errors(parsed.problems) == []
+    assert d.placement.failback and d.placement.failback_window == (("hours", "2-4"), ("weekdays", "6"))
+    assert dict(d.resource_defaults)["resource-stickiness"] == "200"   # outside the window
+    assert dict(d.options)["cluster-recheck-interval"] == "5min"
+    cib = build_cib(d)
+    [window] = cib.xpath("//rsc_defaults/meta_attributes[@id='pm-failback-window']")
+    assert window.get("score") == "2" and window.find("rule/date_expression/date_spec").attrib == {
+        "id": "pm-failback-window-spec", "hours": "2-4", "weekdays": "6"}
+    assert window.find("nvpair").get("value") == "0"
+
+
+@pytest.mark.parametrize("window, key, words", [
+    ("{hours: 25}", "placement.failback.hours", "within 0..23"),
+    ("{hours: 4-2}", "placement.failback.hours", "within 0..23"),
+    ("{weekdays: '\u0661'}", "placement.failback.weekdays", "within 1..7"),
+    ("{minutes: 5}", "placement.failback.minutes", "unknown key"),
+    ("{}", "placement.failback", "at least one of"),
+])
+def test_failback_window_errors_name_the_key(window, key, words):
+    [problem] = only_error(MINIMAL + f"placement: {{preferred_node: node1, failback: {window}}}\n")
+    assert problem.location.key == key and words in problem.message
+
+
+def test_failback_window_needs_the_cluster_to_recheck():
+    text = MINIMAL.replace("options: {priority-fencing-delay: 10s}",
+                           "options: {priority-fencing-delay: 10s, cluster-recheck-interval: 0}")
+    [problem] = only_error(text + "placement: {preferred_node: node1, failback: {hours: 3}}\n")
+    assert problem.location.key == "placement.failback" and "recheck" in problem.message
+
+
 def test_legacy_role_names_rejected_with_the_2_1_name():
     text = MINIMAL + """extra:
   constraints:
@@ -220,7 +255,9 @@ def descriptions(draw) -> dict:
         d["services"]["proxysql"] = {"vip": {"address": addr[count + 3], "prefix": 24}}
     if draw(st.booleans()):
         d["placement"] = {"preferred_node": draw(st.sampled_from(nodes)),
-                          "failback": draw(st.booleans())}
+                          "failback": draw(st.booleans() | st.fixed_dictionaries(
+                              {"hours": st.sampled_from([3, "2-4", "22-23"])},
+                              optional={"weekdays": st.sampled_from(["6-7", 1])}))}
     if draw(st.booleans()):
         seconds = st.integers(1, 600).map(lambda n: f"{n}s")
         d["operations"] = {

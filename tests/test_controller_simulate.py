@@ -95,6 +95,25 @@ def test_failback_only_when_asked(failback):
     assert stack_nodes(back) == ({failed} if failback else stack_nodes(moved))
 
 
+@pytest.mark.parametrize("at, goes_back", [("2026-12-05T03:30:00", True),    # Saturday, in the window
+                                           ("2026-12-05T12:00:00", False),   # Saturday, after it
+                                           ("2026-12-07T03:30:00", False)])  # Monday, that hour
+def test_failback_only_inside_its_window(at, goes_back):
+    """``failback: {hours: 2-4, weekdays: 6-7}``: the recovered preferred node takes the stack
+    back only when the scheduler's clock is inside the window; outside it the stack stays."""
+    text = (TEMPLATES / "mail-3node.yaml").read_text()
+    text = text.replace("failback: false", "failback: {hours: 2-4, weekdays: 6-7}")
+    d = parse(text, "mail-3node.yaml").description
+    home = d.placement.preferred_node
+    started = live.simulate(online(build_cib(d)), at=at)
+    assert stack_nodes(started) == {home}
+    moved = live.simulate(started.cib_after, nodes_fail=(home,), at=at)
+    back = live.simulate(rejoined(moved.cib_after, home), at=at)
+    assert stack_nodes(moved) != {home}
+    assert stack_nodes(back) == ({home} if goes_back else stack_nodes(moved))
+    assert stack_nodes(live.simulate(back.cib_after, at=at)) == stack_nodes(back)   # settled
+
+
 @pytest.mark.parametrize("failing, moves", [("pm-proxysql", False), ("pm-vip-proxysql", False),
                                             ("pm-dovecot", True)])
 def test_only_a_mail_service_failure_moves_the_mail_store(failing, moves):
