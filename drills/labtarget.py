@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from pacemail.drills import events
+from pacemail.drills import events, why
 from pacemail.drills.sampler import Sampler
 from pacemail.drills.standin import Stack
 from pacemail.lab import cluster, net, power, state, switchd
@@ -93,27 +93,11 @@ class LabTarget:
         and placement scores, failed actions and fail counts, bans and fence constraints,
         DRBD on each node (for a FAIL verdict)."""
         up = [n.name for n in self.lab.nodes if power.is_on(self.lab, n)]
-        if not up:
-            return ["no node is on"]
-        out = []
-        scores = node_run(self.lab.name, up[0], ["crm_simulate", "--live-check", "--show-scores"],
-                          timeout=TIMEOUT_S, check=False).stdout
-        out += [f"score: {line.strip()}" for line in scores.splitlines()
-                if "promotion score" in line or (" pm-mount " in f" {line} " and "allocation" in line)]
-        mon = node_run(self.lab.name, up[0], ["crm_mon", "-1", "--include=failcounts,failures",
-                                              "--exclude=summary,nodes,resources"],
-                       timeout=TIMEOUT_S, check=False).stdout
-        out += [f"crm_mon: {line.strip()}" for line in mon.splitlines() if line.strip()]
-        cons = node_run(self.lab.name, up[0], ["cibadmin", "--query", "--scope", "constraints"],
-                        timeout=TIMEOUT_S, check=False).stdout
-        out += [f"constraint: {line.strip()}" for line in cons.splitlines()
-                if "rsc_location" in line and "INFINITY" in line and "avoids" not in line]
-        for node in up:
-            drbd = node_run(self.lab.name, node, ["drbdadm", "status", DRBD_RESOURCE],
-                            timeout=TIMEOUT_S, check=False)
-            if drbd.returncode == 0:
-                out.append(f"drbd on {node}: {' '.join(drbd.stdout.split())}")
-        return out
+        return why.explain(self._stdout, up, DRBD_RESOURCE)
+
+    def _stdout(self, node: str, argv: list[str]) -> str | None:
+        done = node_run(self.lab.name, node, argv, timeout=TIMEOUT_S, check=False)
+        return done.stdout if done.returncode == 0 else None
 
     def restore(self) -> list[str]:
         return restore(self.lab)

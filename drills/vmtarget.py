@@ -25,7 +25,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
-from pacemail.drills import events, vmsampler
+from pacemail.drills import events, vmsampler, why
 from pacemail.drills.labtarget import Timeouts
 from pacemail.drills.standin import Stack
 from pacemail.proc import CommandError
@@ -87,6 +87,7 @@ class VagrantTarget:
     nodes: list[str]
     storage: list[str]
     mount_point: str
+    drbd_resource: str = "mail"
     kinds: tuple[str, ...] = ("vip", "mount", "drbd", "postfix", "dovecot")
     timeouts: Timeouts = VM_TIMEOUTS
     workload_options: dict = field(default_factory=lambda: {"interval": 0.5,
@@ -268,14 +269,16 @@ class VagrantTarget:
 
     # -- data -------------------------------------------------------------------------
     def why(self) -> list[str]:
-        """Promotion scores and fail counts as the first node that answers sees them."""
-        for node in self.running():
-            done = self.on(node, "crm_mon", "-1", "-A", "--include=failcounts,failures",
-                           check=False)
-            if done.strip():
-                return [f"crm_mon on {node}: {line.strip()}" for line in done.splitlines()
-                        if line.strip()]
-        return ["no VM answers"]
+        """What decides where the stack may run, as the first VM that answers sees it, and
+        DRBD on each (:func:`why.explain`)."""
+        return why.explain(self._stdout, self.running(), self.drbd_resource)
+
+    def _stdout(self, node: str, argv: list[str]) -> str | None:
+        try:
+            done = guests.guest(node, argv, timeout=SSH_S, check=False)
+        except CommandError:
+            return None
+        return done.stdout if done.returncode == 0 else None
 
     def write_marker(self, node: str) -> str:
         """A file written and synced on the active node's mail volume before the fault."""
@@ -335,5 +338,5 @@ def connect(apply_node: str | None = None) -> VagrantTarget:
     storage = [n for n in nodes if guests.proc_drbd(
         guests.guest(n, ["cat", "/proc/drbd"], timeout=SSH_S, check=False).stdout)]
     return VagrantTarget(Stack(d.vips[0].address, stack_ids(d), "pacemail"), nodes, storage,
-                         d.storage.mount_point,
+                         d.storage.mount_point, d.storage.drbd_resource,
                          failback=bool(d.placement.preferred_node and d.placement.failback))
