@@ -31,8 +31,7 @@ PACEMAIL = str(Path(sys.executable).parent / "pacemail")
 
 def test_a_vm_boot_killed_at_a_random_point_is_cleaned_by_the_doctor():
     reason = readiness.unavailable() or readiness.over_budget(
-        time.monotonic() - STARTED, adding_box=readiness.box_add_due(),
-        first_s=readiness.KILLED_BOOT_WORST_S)
+        time.monotonic() - STARTED, adding_box=readiness.box_add_due(), killed_boot_first=True)
     if reason:
         pytest.skip(f"this test and the VM drill after it: {reason}")
     if netns.exists() or holder(paths.LOCK):
