@@ -15,7 +15,7 @@ drift, pacemail's elements differing from the description, is logged and, with
 with ``allow_restart``). A repair refused or failed at one epoch is tried
 again when the epoch moves (or after a failed cycle).
 
-A stale DRBD fence (drbd-utils issue #11: the unfence handler failed and left
+A stale DRBD fence (DRBD's unfence handler failed and left
 ``drbd-fence-by-handler-<res>-<clone>``) is cleared when every node it keeps
 from promotion is online and reports a promotion score of at least
 ``UP_TO_DATE_SCORE`` for the clone's primitive: the ``master-<primitive>``

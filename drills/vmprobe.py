@@ -2,8 +2,8 @@
 
 Shipped as source over ssh (``python3 -u -c <this file> ARGS``) by
 :mod:`pacemail.drills.vmsampler`: one long-lived process per node instead of
-an ssh command per sample (LAB-NOTES: polling a TCG guest over ssh every 2 s
-cost it minutes of CPU). Each line says what the node holds at that moment:
+an ssh command per sample (polling a TCG guest with an ssh command every
+2 s costs it minutes of CPU). Each line says what the node holds at that moment:
 
 ``{"t": guest time, "vip": bool, "mount": bool, "drbd": {"cs", "role", "disk",
 "peer_disk"}, "masters": ["postfix", "dovecot"]}``

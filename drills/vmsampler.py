@@ -34,7 +34,7 @@ INTERVAL_S = 0.5          # combined samples
 PROBE_PERIOD_S = 1.0      # lines from each guest
 STALE_S = 3.5             # a stream quiet this long: ask the hypervisor about the VM
 POWER_CHECK_S = 2.0       # at most this often per quiet node
-RECONNECT_S = 3.0         # LAB-NOTES: nothing over ssh to a TCG guest faster than every 3 s
+RECONNECT_S = 3.0         # ssh logins to a TCG guest cost seconds of its CPU: one per 3 s at most
 PROBE_LINES = 7200        # each probe ends by itself after this many lines (bounded)
 STREAM_SSH = ("-o", "ServerAliveInterval=2", "-o", "ServerAliveCountMax=3")
 

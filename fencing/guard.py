@@ -1,7 +1,7 @@
 """The quorum guard: may this node promote DRBD or mount the mail volume now?
 
-Seed 003's lost mail came from two nodes writing one store after a split;
-seed 002 shows why two nodes cannot vote their way out of it. So:
+Two nodes writing one store after a split lose mail, and two nodes cannot
+vote their way out of a split (each half is one vote of two). So:
 
 * no promotion or mount in a partition without quorum (or without corosync);
 * with votequorum ``two_node`` both halves of a split stay "quorate", so there

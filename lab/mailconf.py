@@ -49,7 +49,7 @@ POSTFIX_MAIN = {
     # once, sometimes before the lmtp/error agent that deferred it has closed (unlocked)
     # it; qmgr then logs "skipped, still being delivered" and parks it in incoming/
     # for 60 s, picked up only by the next incoming scan (new mail or the 300 s
-    # wakeup). With 3 s the agent has at least 1 s. (#7: kill-dovecot "lost" a message.)
+    # wakeup). With 3 s the agent has at least 1 s (kill-dovecot drills "lost" a message).
     "queue_run_delay": "1s",
     "minimal_backoff_time": "3s",
     "maximal_backoff_time": "3s",

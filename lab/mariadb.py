@@ -1,6 +1,6 @@
 """Real MariaDB servers for the lab: a fresh datadir, started in a network namespace, stopped bounded.
 
-The user database ProxySQL fronts (the seeds' Galera cluster stands outside
+The user database ProxySQL fronts (a production Galera cluster stands outside
 the mail cluster; the lab runs one server in its client namespace), and the
 backends of the proxysql agent's tests.
 """

@@ -5,7 +5,7 @@ runs :mod:`pacemail.lab.proxysql_double` (a test double, named so everywhere)
 from the lab's own bin directory. Each node gets its own configuration and
 root-only admin password file in /etc/pacemail and its own /var/lib/proxysql
 (nodeinit binds both per node). The user database the proxy fronts is one
-real MariaDB in the client namespace (the seeds' Galera cluster stands
+real MariaDB in the client namespace (a production Galera cluster stands
 outside the mail cluster too), started by :func:`start_database` when a
 description with ProxySQL is applied.
 """

@@ -7,7 +7,7 @@ order: the steady state; promotion scores following the Secondary's disk
 states through a slowed resync; a move of the stack (demote + promote under
 Pacemaker); a hard power-off of the Primary's VM (the other storage node
 promotes, fenced first, and data written before the kill is read after).
-Figures are printed (``pytest -s``) for vagrant/README.md.
+Figures are printed (``pytest -s``).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ QUORUM_NODE = "node3"   # never holds DRBD: asks Pacemaker from there
 DRBD_ID, CLONE_ID, MOUNT_ID = "pm-drbd", "pm-drbd-clone", "pm-mount"
 SCORE_ATTR = f"master-{DRBD_ID}"
 MOUNT_POINT = "/srv/mail"
-POLL_S = 3.0   # LAB-NOTES: polling faster costs the VMs seconds of CPU under TCG
+POLL_S = 3.0   # polling faster costs the VMs seconds of CPU under TCG
 
 
 @pytest.fixture(scope="module")

@@ -1,8 +1,8 @@
 """Start a command with /dev/kvm hidden: ``python -m pacemail.vms.nokvm COMMAND...``.
 
 Run inside a private mount namespace (``unshare --mount --propagation private``)
-by :func:`pacemail.vms.netns.up` for libvirtd. KVM does not boot guests here
-(LAB-NOTES) and the VMs run under TCG, but /dev/kvm exists (root only):
+by :func:`pacemail.vms.netns.up` for libvirtd. KVM cannot boot guests on
+this machine and the VMs run under TCG, but /dev/kvm exists (root only):
 libvirt's capability probe of qemu found KVM enabled, its next cache check
 (can the qemu user open /dev/kvm? no) called the cache outdated, and it
 probed again, on nearly every call (8 probes a minute seen, each 10 s or
