@@ -64,7 +64,7 @@ class DrillTarget(Protocol):
     def detected_at(self, nodes: list[str], pattern: str, after: float) -> float | None: ...
     def write_marker(self, node: str) -> str | None: ...
     def read_marker(self, node: str, marker: str) -> bool | None: ...
-    def why(self) -> list[str]: ...
+    def why(self, since: float | None) -> list[str]: ...
 
 
 class Progress:
@@ -143,6 +143,7 @@ def run(target: DrillTarget, scenario: Scenario, say=lambda m: None) -> dict:
         # Strike the node that holds the stack now (an unforced move meanwhile is reported).
         active = checks.holder(sampler.samples[-1], target.kinds) or active
         progress(f"fault: {scenario.name} on {active}")
+        result["active_before"] = active
         fault_at = time.time()
         target.inject(scenario.fault, active)
         progress("failover: waiting for the stack and both services again")
@@ -168,6 +169,7 @@ def run(target: DrillTarget, scenario: Scenario, say=lambda m: None) -> dict:
               "the mail stack whole after the rejoin", tmo.poll)
     except TimeoutError as exc:
         result["violations"].append(str(exc))
+        result["why"] = target.why(fault_at)   # as the cluster is now, before the restore
     finally:
         with sigint_held():
             progress("cleanup: stopping the workload, restoring the target")
@@ -183,7 +185,7 @@ def run(target: DrillTarget, scenario: Scenario, say=lambda m: None) -> dict:
     result.update(_figures(target, scenario, result, workload_events, samples, mailbox,
                            fault_at, back_at, accepted))
     if not result["passed"]:
-        result["why"] = target.why()
+        result.setdefault("why", target.why(fault_at))
         for line in result["why"]:
             say(f"why: {line}")
     say(f"[{time.time() - started:6.1f}s] done: {'PASS' if result['passed'] else 'FAIL'}")

@@ -16,11 +16,16 @@ from pacemail.lab.topology import Node
 
 PACEMAKER_LOG = "var/log/pacemaker/pacemaker.log"
 _STAMP = re.compile(r"^(\w{3} +\d+ \d\d:\d\d:\d\d\.\d{3}) ")
+_MESSAGE = re.compile(r"^.*?\(\w+\) +")   # stamp, host, daemon [pid], (function): cut
 # What detection looks like, by kind of fault.
 MEMBERSHIP_LOST = r"Node \S+ state is now lost"
 MONITOR_FAILED = r"Result of monitor operation for \S+ on \S+: not running"
 PLANNED_STOP = r"Initiating stop operation"
 FENCE_DONE = r"Operation '\w+' targeting (\S+) by \S+ for \S+: OK"
+# Why the scheduler fenced a node or could not place a resource, and operations that failed.
+DECISIONS = (r"will be fenced|Scheduling node \S+ for fencing|cannot run anywhere"
+             r"|Result of \w+ operation for \S+ on \S+: (?!ok\b|not running\b)")
+DECISIONS_GREP = "will be fenced|for fencing|cannot run anywhere|Result of "   # grep -E: wider
 
 
 def log_time(line: str, year: int) -> float | None:
@@ -61,6 +66,19 @@ def _log_lines(node: Node) -> list[str]:
             return f.readlines()
     except OSError:
         return []
+
+
+def decisions(logs: dict[str, Iterable[str]], after: float, limit: int = 20) -> list[str]:
+    """The first ``limit`` :data:`DECISIONS` lines since ``after`` in the logs of each node
+    (name -> its log lines), in time order, as ``node: message`` (the log prefix cut)."""
+    found = sorted((t, f"{node}: {_MESSAGE.sub('', m.string).strip()}")
+                   for node, lines in logs.items() for t, m in matches(lines, DECISIONS, after))
+    return [text for _, text in found[:limit]]
+
+
+def log_lines(nodes: Iterable[Node]) -> dict[str, list[str]]:
+    """Each lab node's Pacemaker log, read from its directory on the host."""
+    return {node.name: _log_lines(node) for node in nodes}
 
 
 def detected_at(nodes: Iterable[Node], pattern: str, after: float) -> float | None:

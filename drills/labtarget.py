@@ -88,12 +88,13 @@ class LabTarget:
     def inject(self, fault: str, node: str) -> None:
         inject(self.lab, fault, node)
 
-    def why(self) -> list[str]:
-        """What decides where the stack may run, from the cluster's own state: promotion
-        and placement scores, failed actions and fail counts, bans and fence constraints,
-        DRBD on each node (for a FAIL verdict)."""
+    def why(self, since: float | None) -> list[str]:
+        """What decides where the stack may run, from the cluster's own state (scores,
+        failures, constraints, DRBD: :func:`why.explain`), and what the nodes' logs say
+        the cluster decided since ``since`` (fencing and its reasons, failed operations)."""
         up = [n.name for n in self.lab.nodes if power.is_on(self.lab, n)]
-        return why.explain(self._stdout, up, DRBD_RESOURCE)
+        logged = events.decisions(events.log_lines(self.lab.nodes), since) if since else []
+        return why.explain(self._stdout, up, DRBD_RESOURCE) + [f"log: {x}" for x in logged]
 
     def _stdout(self, node: str, argv: list[str]) -> str | None:
         done = node_run(self.lab.name, node, argv, timeout=TIMEOUT_S, check=False)

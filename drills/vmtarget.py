@@ -39,7 +39,7 @@ NOTE = ("Vagrant VMs under qemu TCG (no KVM here): every resource-agent operatio
         "seconds (measured: fence_virsh ~8 s, the DRBD fence-peer handler ~5 s, postfix's "
         "start ~26 s) and a killed daemon waits for its 30 s monitor, so failovers take "
         "several times the namespace lab's. Sampler: one ssh stream per VM, a line a second.")
-# Under TCG: the VMs' figures (vagrant/README.md) are 60-110 s to a whole stack after a kill,
+# Under TCG the VMs take 60-110 s to a whole stack after a kill,
 # 70-100 s to rejoin, 100-130 s to an UpToDate Secondary.
 VM_TIMEOUTS = Timeouts(steady=300.0, answering=120.0, failover=300.0, answering_again=120.0,
                        rejoin=600.0, whole_after_rejoin=180.0, fence_wait=90.0, settle=180.0,
@@ -268,10 +268,16 @@ class VagrantTarget:
         return min(found) if found else None
 
     # -- data -------------------------------------------------------------------------
-    def why(self) -> list[str]:
-        """What decides where the stack may run, as the first VM that answers sees it, and
-        DRBD on each (:func:`why.explain`)."""
-        return why.explain(self._stdout, self.running(), self.drbd_resource)
+    def why(self, since: float | None) -> list[str]:
+        """What decides where the stack may run, as the first VM that answers sees it, DRBD
+        on each (:func:`why.explain`), and what each VM's Pacemaker log says the cluster
+        decided since ``since`` (fencing and its reasons, failed operations)."""
+        running = self.running()
+        logs = {node: self._log_lines(node, events.DECISIONS_GREP)
+                for node in (running if since else ())}
+        earliest = since - max((abs(self._offset(n)) for n in logs), default=0.0) if since else 0
+        return (why.explain(self._stdout, running, self.drbd_resource)
+                + [f"log: {x}" for x in events.decisions(logs, earliest)])
 
     def _stdout(self, node: str, argv: list[str]) -> str | None:
         try:

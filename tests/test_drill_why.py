@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pacemail.drills import why
+from pacemail.drills import events, why
 
 SCORES = """\
 pcmk__clone_assign: pm-drbd-clone allocation score on node1: 0
@@ -61,3 +61,23 @@ def test_the_cluster_view_comes_from_the_first_node_that_answers():
 def test_nobody_answers():
     assert why.explain(tools({"node1"})[0], ["node1"], "mail") == ["no node answers"]
     assert why.explain(tools(set())[0], [], "mail") == ["no node is on"]
+
+
+LOG = """\
+Dec 06 21:49:40.100 node1 pacemaker-controld  [812] (te_rsc_command) notice: Initiating stop operation pm-mount_stop_0 on node2
+Dec 06 21:49:50.167 node1 pacemaker-schedulerd[811] (pe_fence_node) warning: Cluster node node3 will be fenced: pm-drbd:2 failed there
+Dec 06 21:49:50.200 node1 pacemaker-controld  [812] (log_executor_event) notice: Result of monitor operation for pm-vip-mail on node1: ok
+Dec 06 21:49:50.300 node1 pacemaker-controld  [812] (log_executor_event) error: Result of demote operation for pm-drbd on node3: error (timed out)
+"""
+
+
+def test_logged_decisions_since_the_fault_in_time_order():
+    from datetime import datetime
+
+    after = datetime(datetime.now().year, 12, 6, 21, 49, 45).timestamp()
+    earlier = LOG.replace("Dec 06 21:49:50.300", "Dec 06 21:49:50.150")
+    lines = events.decisions({"node1": LOG.splitlines(), "node2": earlier.splitlines()[3:]}, after)
+    assert lines == [
+        "node2: error: Result of demote operation for pm-drbd on node3: error (timed out)",
+        "node1: warning: Cluster node node3 will be fenced: pm-drbd:2 failed there",
+        "node1: error: Result of demote operation for pm-drbd on node3: error (timed out)"]
