@@ -134,7 +134,7 @@ def test_sql_through_the_proxysql_vip_reaches_the_user_database(lab, stack):
 
 
 def test_the_daemon_clears_a_drbd_fence_once_the_peers_are_up_to_date(lab, stack, tmp_path):
-    """What a fence-peer handler leaves when its unfence counterpart failed (drbd-utils #11)."""
+    """What a fence-peer handler leaves when its unfence counterpart failed."""
     t, node = stack
     dc = cluster.wait_for_quorum(lab.name, [n.name for n in lab.nodes], 60).dc
     run = functools.partial(node_run, lab.name, dc)
@@ -166,7 +166,7 @@ def test_a_killed_daemon_is_restarted_in_place(lab, stack, name, down, up):
 
 
 def test_mail_accepted_while_lmtp_refuses_is_in_the_inbox_soon_after(lab, stack):
-    """What a user checks after dovecot was away (#7): every message the server accepted
+    """What a user checks after dovecot was away: every message the server accepted
     meanwhile is in the inbox within seconds of dovecot answering again.
 
     LMTP refuses for a while (a firewall rule in the node: Pacemaker restarts nothing)
@@ -243,6 +243,32 @@ def test_random_faults_in_sequence_each_recover_and_lose_nothing(lab, stack, tmp
 PLACEMENT_CYCLES = int(os.environ.get("PACEMAIL_PLACEMENT_CYCLES", "3"))
 
 
+def whole(t, sampler) -> str | None:
+    """The node the sampled stack runs on whole, if it does."""
+    return sampler.samples and checks.holder(sampler.samples[-1], t.kinds)
+
+
+def power_off(lab, t, node: str) -> float:
+    """Pull ``node``'s plug; returns when, once the survivors have fenced it (booted before
+    that, the fencing, action off in the lab, would power the repaired node off again)."""
+    off_at = time.time()
+    assert switchd.request(str(lab.switch_socket), "off", node)["ok"]
+    cluster.wait_for(lambda: node in t.fenced(off_at), 60, f"{node} fenced")
+    return off_at
+
+
+def back_on(lab, t, node: str) -> None:
+    assert switchd.request(str(lab.switch_socket), "on", node)["ok"]
+    t.wait_rejoined(150)
+    t.wait_redundant(150)                 # settled, every DRBD replica UpToDate again
+
+
+def unforced(moves, failovers) -> list[str]:
+    """Moves outside every (fault, stack back) interval: nobody chose them."""
+    return [f"{m[1]} -> {m[2]} at {time.strftime('%H:%M:%S', time.localtime(m[0]))}"
+            for m in moves if not any(off <= m[0] <= back for off, back in failovers)]
+
+
 def test_the_stack_moves_only_when_its_node_fails(lab, stack):
     """The shipped template (failback: false), fencing on, sampled ten times a second through
     PLACEMENT_CYCLES cycles of: a standby node powered off (fenced), back on and resynced;
@@ -251,47 +277,74 @@ def test_the_stack_moves_only_when_its_node_fails(lab, stack):
     the old active's (each move is a mail outage nobody chose)."""
     t, _ = stack
     sampler = t.sampler()
-    failovers = []    # (power-off time, stack back time)
-
-    def whole() -> str | None:
-        return sampler.samples and checks.holder(sampler.samples[-1], t.kinds)
-
-    def fenced(node: str, since: float) -> None:
-        """Until the survivors have fenced ``node``: booted before that, the fencing (action
-        off in the lab) would power the repaired node off again."""
-        cluster.wait_for(lambda: node in t.fenced(since), 60, f"{node} fenced")
-
-    def back_on(node: str) -> None:
-        assert switchd.request(str(lab.switch_socket), "on", node)["ok"]
-        t.wait_rejoined(150)
-        t.wait_redundant(150)                 # settled, every DRBD replica UpToDate again
-
-    def cycle_node(node: str) -> None:
-        off_at = time.time()
-        assert switchd.request(str(lab.switch_socket), "off", node)["ok"]
-        fenced(node, off_at)
-        back_on(node)
-
+    failovers = []    # (power-off time, stack back time, from, to)
     try:
         t.wait_redundant(120)
         for i in range(PLACEMENT_CYCLES):
-            active = cluster.wait_for(whole, 60, "the stack whole on one node")
-            cycle_node(next(n.name for n in lab.nodes if n.name != active))
-            active = cluster.wait_for(whole, 60, "the stack whole on one node")
+            active = cluster.wait_for(lambda: whole(t, sampler), 60, "the stack whole on one node")
+            standby = next(n.name for n in lab.nodes if n.name != active)
+            power_off(lab, t, standby)
+            back_on(lab, t, standby)
+            active = cluster.wait_for(lambda: whole(t, sampler), 60, "the stack whole on one node")
             off_at = time.time()
             assert switchd.request(str(lab.switch_socket), "off", active)["ok"]
-            new = cluster.wait_for(lambda: (n := whole()) and n != active and n, 120,
+            new = cluster.wait_for(lambda: (n := whole(t, sampler)) and n != active and n, 120,
                                    f"the stack taken over from {active}")
             failovers.append((off_at, time.time(), active, new))
-            fenced(active, off_at)
-            back_on(active)
+            cluster.wait_for(lambda: active in t.fenced(off_at), 60, f"{active} fenced")
+            back_on(lab, t, active)
             print(f"cycle {i + 1}: {active} -> {new} in {failovers[-1][1] - off_at:.1f}s")
         time.sleep(10)                        # a late move after the last rejoin counts too
     finally:
         samples = sampler.stop()
     moves = checks.moves(samples, t.kinds)
-    explained = [m for m in moves if any(off <= m[0] <= back for off, back, _, _ in failovers)]
-    unforced = [f"{m[1]} -> {m[2]} at {time.strftime('%H:%M:%S', time.localtime(m[0]))}"
-                for m in moves if m not in explained]
-    assert unforced == [], f"moves without a fault on the stack's node: {unforced}"
-    assert [(m[1], m[2]) for m in explained] == [(a, b) for _, _, a, b in failovers]
+    stray = unforced(moves, [(off, back) for off, back, _, _ in failovers])
+    assert stray == [], f"moves without a fault on the stack's node: {stray}"
+    assert [(m[1], m[2]) for m in moves] == [(a, b) for _, _, a, b in failovers]
+
+
+def windowed(lab_name: str, preferred: str, weekdays: str):
+    """The template as the lab runs it, preferring ``preferred``, failback only on ``weekdays``."""
+    from importlib import resources
+
+    from pacemail.controller import description
+
+    text = resources.files("pacemail.cib_templates").joinpath(mainjob.TEMPLATE).read_text()
+    text = text.replace("preferred_node: node1", f"preferred_node: {preferred}")
+    text = text.replace("failback: false", f"failback: {{weekdays: '{weekdays}'}}")
+    parsed = description.parse(text, mainjob.TEMPLATE)
+    assert parsed.description, parsed.problems
+    return target.as_lab_runs(parsed.description, lab_name)
+
+
+def test_failback_waits_for_its_window_then_moves_back_once(lab, stack):
+    """``failback: {weekdays: ...}``: the preferred node, failed and repaired, does not take the
+    stack back while the window is closed (a weekday that is neither today nor tomorrow);
+    once the description opens the window (every weekday), it takes it back exactly once
+    and keeps it. The template is applied again at the end (failback: false)."""
+    t, _ = stack
+    closed = str((time.localtime().tm_wday + 3) % 7 + 1)   # date_spec: 1 is Monday
+    sampler = t.sampler()
+    try:
+        t.wait_redundant(120)
+        home = cluster.wait_for(lambda: whole(t, sampler), 60, "the stack whole on one node")
+        t = target.pacemail_target(lab.name, windowed(lab.name, home, closed))
+        off_at = power_off(lab, t, home)
+        away = cluster.wait_for(lambda: (n := whole(t, sampler)) and n != home and n, 120,
+                                f"the stack taken over from {home}")
+        taken = time.time()
+        back_on(lab, t, home)
+        time.sleep(20)                        # window closed: the stack stays on `away`
+        assert whole(t, sampler) == away
+        opened = time.time()
+        t = target.pacemail_target(lab.name, windowed(lab.name, home, "1-7"))
+        cluster.wait_for(lambda: whole(t, sampler) == home, 120, f"the stack back on {home}")
+        back = time.time()
+        time.sleep(20)                        # and it stays there
+    finally:
+        samples = sampler.stop()
+        target.pacemail_target(lab.name, mainjob.lab_description(lab.name))
+    moves = checks.moves(samples, t.kinds)
+    stray = unforced(moves, [(off_at, taken), (opened, back)])
+    assert stray == [], f"moves outside the failure and the window: {stray}"
+    assert [(m[1], m[2]) for m in moves] == [(home, away), (away, home)]
