@@ -3,17 +3,28 @@
 pacemail's agents declare their parameters in code
 (``pacemail.agents.<type>.AGENT``); the controller asks them instead of
 keeping a copy that could drift. An ``ocf:pacemail:X`` agent whose module
-this pacemail does not ship yet gets a WARNING, not a failure.
+this pacemail does not ship yet gets a WARNING, not a failure. Only the
+agents of ``pacemail.agents.NAMES`` are imported: an agent type is a word of
+the description, never a module path to load.
+
+An agent names its own parameter in a problem (``parameter options: ...``);
+the admin wrote a key of the description (``storage.mount_options``), so the
+problem is put where that key is written and says which parameter it became.
 """
 
 from __future__ import annotations
 
 import importlib
+import re
 
+from pacemail.agents import NAMES
 from pacemail.controller.model import Clone, Group, Primitive, Resource
 from pacemail.controller.problems import Location, Problem, Severity
 
 PACKAGE = "pacemail.agents"
+# How an agent's problems name their parameter (pacemail.agents.ocf.Agent.parse_params).
+_PARAMETER = re.compile(r"parameter (?P<name>[A-Za-z0-9_]+)(?P<colon>: )?|unknown parameter "
+                        r"'(?P<unknown>[A-Za-z0-9_]+)'", re.ASCII)
 
 
 def check(resources: tuple[Resource, ...]) -> list[Problem]:
@@ -30,20 +41,26 @@ def check(resources: tuple[Resource, ...]) -> list[Problem]:
                 problems.append(Problem(Severity.WARNING, where,
                                         f"parameters of {p.agent} not checked: agent not available in this pacemail"))
             continue
-        problems += [Problem(Severity.ERROR, where, f"{p.name} ({p.agent}): {message}")
-                     for message in agent.check_params(dict(p.params))]
+        problems += [_placed(p, message) for message in agent.check_params(dict(p.params))]
     return problems
 
 
+def _placed(p: Primitive, message: str) -> Problem:
+    """The agent's problem at the description key its parameter came from, when known."""
+    m = _PARAMETER.match(message)
+    param = m and (m["name"] or m["unknown"])
+    where = dict(p.param_where).get(param) if param else None
+    if where is None:
+        return Problem(Severity.ERROR, p.where or Location("<description>"),
+                       f"{p.name} ({p.agent}): {message}")
+    detail = message[m.end():] if m["colon"] else message
+    return Problem(Severity.ERROR, where, f"{detail} ({p.agent} parameter {param} of {p.name})")
+
+
 def _agent(name: str):
-    module_name = f"{PACKAGE}.{name}"
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name == module_name:
-            return None
-        raise
-    return module.AGENT
+    if name not in NAMES:
+        return None
+    return importlib.import_module(f"{PACKAGE}.{name}").AGENT
 
 
 def _primitives(resources):

@@ -23,7 +23,6 @@ from pacemail.controller.model import (
 
 PREFIX = "pm-"
 MARK = "managed by pacemail"
-NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,62}")
 _NOT_ID = re.compile(r"[^A-Za-z0-9_.-]")
 
 E = etree.Element

@@ -11,27 +11,27 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections import Counter
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from yaml.nodes import MappingNode
 
-from pacemail.controller import agentcheck, fencecheck, fencerace, stack
-from pacemail.controller.cibxml import NAME
-from pacemail.controller.extra import NAME_TEXT, NODE_NAME, WORD, ExtraSections
+from pacemail.controller import agentcheck, cibxml, fencecheck, fencerace, ids, stack, values
+from pacemail.controller.build import build_cib
+from pacemail.controller.extra import ExtraSections
 from pacemail.controller.model import (
     Colocation, Description, Dovecot, FenceDevice, FencingLevel, Group, Node, Order,
     Placement, Postfix, Primitive, ProxySQL, Resource, RscLocation, Storage, Vip,
 )
 from pacemail.controller.operations import OperationsSection
 from pacemail.controller.problems import Location, Problem, Severity, errors
+from pacemail.controller.values import NAME, NAME_TEXT, NODE_NAME, WORD, shown
 from pacemail.controller.yamlread import Reader, Section, child
 
-ABS_PATH = re.compile(r"/[^\0\n]*")
-STONITH_AGENT = re.compile(r"(stonith:)?[A-Za-z0-9_.+/-]+")
-NO_QUORUM_POLICIES = ("stop", "freeze", "ignore", "demote", "suicide")
 SECRET_WORDS = re.compile(r"pass|secret|key|token", re.IGNORECASE)
+STONITH_AGENT = re.compile(r"(stonith:)?" + values.FENCE_AGENT.pattern, re.ASCII)
+HOSTS_PARAMS = ("pcmk_host_list", "pcmk_host_map")
+NODE_ID_MAX = 2**32 - 1     # corosync node ids are unsigned 32-bit, 0 reserved
 
 TOP = ("cluster", "nodes", "storage", "vips", "services", "placement", "operations", "fencing",
        "extra")
@@ -93,6 +93,17 @@ class _Schema(ExtraSections, OperationsSection):
     def __init__(self, r: Reader, top: Section):
         self.r = r
         self.top = top
+        self._claimed: dict[str, Location] = {}
+
+    def claim(self, name: str, node, path: str) -> bool:
+        """Take ``name`` for one resource or constraint: all become ``pm-NAME`` ids of one
+        CIB, so a name taken twice would lose one of them. False (and an error) when taken."""
+        here = self.r.location(node, path)
+        first = self._claimed.setdefault(name, here)
+        if first is not here:
+            self.r.error(node, path, f"the name {name!r} is already taken by {first.key}"
+                                     + (f" (line {first.line})" if first.line else ""))
+        return first is here
 
     def read(self) -> Description | None:
         r, top = self.r, self.top
@@ -130,7 +141,10 @@ class _Schema(ExtraSections, OperationsSection):
             vips_where=r.location(top.node("vips"), "vips"),
         )
         self.cross_check(d, node_names)
-        return fencerace.resolve(d)
+        d = fencerace.resolve(d)
+        if not errors(r.problems):
+            self._check_ids(d)
+        return d
 
     @staticmethod
     def resource_defaults(given: dict, placement: Placement):
@@ -153,13 +167,14 @@ class _Schema(ExtraSections, OperationsSection):
         if two_node and node_count != 2:
             r.error(s.key_node("two_node") if s else None, child(path, "two_node"),
                     f"two_node quorum is for clusters of exactly 2 nodes; this one has {node_count}")
-        options = dict(get("options", r.attributes, {}) or {})
+        options = dict(get("options", r.attributes, {}, checks=values.CLUSTER_OPTIONS,
+                           only_checked=True) or {})
         options.setdefault("stonith-enabled", "true")
         options.setdefault("no-quorum-policy", "stop")
         self._check_options(s, path, options, node_count)
         defaults_node = s.node("resource_defaults") if s else None
-        rsc_defaults = dict(get("resource_defaults", r.attributes, {}) or {})
-        op_defaults = dict(get("operation_defaults", r.attributes, {}) or {})
+        rsc_defaults = dict(get("resource_defaults", r.attributes, {}, checks=values.META) or {})
+        op_defaults = dict(get("operation_defaults", r.attributes, {}, checks=values.META) or {})
         self._rsc_defaults = (defaults_node, child(path, "resource_defaults"))
         return name, bool(two_node), tuple(options.items()), rsc_defaults, tuple(op_defaults.items())
 
@@ -169,10 +184,7 @@ class _Schema(ExtraSections, OperationsSection):
         options_node = s.node("options") if s else None
         node = _value_node(options_node, "no-quorum-policy")
         policy = options["no-quorum-policy"]
-        if policy not in NO_QUORUM_POLICIES:
-            r.error(node, child(opt_path, "no-quorum-policy"),
-                    f"expected one of {', '.join(NO_QUORUM_POLICIES)}, got {policy!r}")
-        elif policy == "ignore" and node_count == 2:
+        if policy == "ignore" and node_count == 2:
             r.error(node, child(opt_path, "no-quorum-policy"),
                     "'ignore' is refused on a two-node cluster: with two_node quorum the survivor "
                     "keeps quorum anyway, and 'ignore' lets both halves of a split run the mail "
@@ -182,10 +194,7 @@ class _Schema(ExtraSections, OperationsSection):
                       "'ignore' lets a partition without quorum run the mail stack (split brain); "
                       "use 'stop' unless you know why not")
         node = _value_node(options_node, "stonith-enabled")
-        if options["stonith-enabled"] not in ("true", "false"):
-            r.error(node, child(opt_path, "stonith-enabled"),
-                    f"expected true or false, got {options['stonith-enabled']!r}")
-        elif options["stonith-enabled"] == "false":
+        if options["stonith-enabled"] == "false":
             r.warning(node, child(opt_path, "stonith-enabled"),
                       "fencing is disabled: DRBD can split brain and two nodes can mount the mail "
                       "volume; never run production mail like this")
@@ -208,7 +217,7 @@ class _Schema(ExtraSections, OperationsSection):
                     continue
                 name = s.get("name", r.string, pattern=NODE_NAME, expected="a host name")
                 address = s.get("address", self.ip_address)
-                nodeid = s.get("id", r.integer, i + 1, low=1)
+                nodeid = s.get("id", r.integer, i + 1, low=1, high=NODE_ID_MAX)
             else:
                 name = r.string(item, p, pattern=NODE_NAME, expected="a host name")
                 address, nodeid = None, i + 1
@@ -230,9 +239,11 @@ class _Schema(ExtraSections, OperationsSection):
         if text is None:
             return None
         try:
+            if "%" in text:
+                raise ValueError("an IPv6 scope has no place in a cluster address")
             return str(ipaddress.ip_address(text))
         except ValueError:
-            self.r.error(node, path, f"expected an IP address such as 198.18.0.11, got {text!r}")
+            self.r.error(node, path, f"expected an IP address such as 198.18.0.11, got {shown(text)}")
             return None
 
     # -- storage and VIPs -------------------------------------------------------
@@ -243,16 +254,16 @@ class _Schema(ExtraSections, OperationsSection):
                       required=("drbd_resource", "device", "mount_point"))
         if s is None:
             return None
-        values = dict(
+        fields = dict(
             drbd_resource=s.get("drbd_resource", r.string, pattern=WORD, expected="a DRBD resource name"),
-            device=s.get("device", r.string, pattern=ABS_PATH, expected="an absolute device path such as /dev/drbd0"),
-            mount_point=s.get("mount_point", r.string, pattern=ABS_PATH, expected="an absolute directory"),
+            device=s.get("device", r.string, check=values.device),
+            mount_point=s.get("mount_point", r.string, check=values.mount_point),
             fstype=s.get("fstype", r.string, "ext4", pattern=WORD, expected="a file system type such as ext4"),
             mount_options=s.get("mount_options", r.string, expected="mount options such as noatime"),
         )
-        if any(values[k] is None for k in ("drbd_resource", "device", "mount_point", "fstype")):
+        if any(fields[k] is None for k in ("drbd_resource", "device", "mount_point", "fstype")):
             return None
-        return Storage(**values)
+        return Storage(**fields, keys=s.locations())
 
     def vips(self, node, path) -> tuple[Vip, ...] | None:
         r = self.r
@@ -264,7 +275,7 @@ class _Schema(ExtraSections, OperationsSection):
         out = []
         for name in s.keys():
             if not NAME.fullmatch(name):
-                r.error(s.key_node(name), s.path(name), f"expected {NAME_TEXT} as VIP name, got {name!r}")
+                r.error(s.key_node(name), s.path(name), f"expected {NAME_TEXT} as VIP name, got {shown(name)}")
                 continue
             if name == "proxysql":
                 r.error(s.key_node(name), s.path(name),
@@ -282,13 +293,14 @@ class _Schema(ExtraSections, OperationsSection):
             return None
         address = s.get("address", self.ip_address)
         prefix = s.get("prefix", r.integer, low=1, high=128)
-        interface = s.get("interface", r.string, "auto", pattern=WORD, expected="an interface name or auto")
+        interface = s.get("interface", r.string, "auto", pattern=values.INTERFACE,
+                          expected="auto or an interface name (at most 15 letters, digits, '-', '_', '.')")
         if address is None or prefix is None or interface is None:
             return None
         if ipaddress.ip_address(address).version == 4 and prefix > 32:
             r.error(s.node("prefix"), s.path("prefix"), f"expected a prefix from 1 to 32 for IPv4, got {prefix}")
             return None
-        return Vip(name, address, prefix, None if interface == "auto" else interface)
+        return Vip(name, address, prefix, None if interface == "auto" else interface, s.locations())
 
     # -- services ---------------------------------------------------------------
 
@@ -321,8 +333,7 @@ class _Schema(ExtraSections, OperationsSection):
             if s is None:
                 continue
             name = s.get("name", r.string, "main", pattern=NAME, expected=NAME_TEXT)
-            config_dir = s.get("config_dir", r.string, "/etc/postfix", pattern=ABS_PATH,
-                               expected="an absolute directory such as /etc/postfix")
+            config_dir = s.get("config_dir", r.string, "/etc/postfix", check=values.path)
             vips = s.get("vips", self.names, ())
             params = self.service_params(s, ("config_dir",))
             if name is None or config_dir is None or vips is None or params is None:
@@ -331,8 +342,9 @@ class _Schema(ExtraSections, OperationsSection):
                 if other.name == name:
                     r.error(item, p, f"postfix instance name {name!r} is used twice; name each instance")
                 if other.config_dir == config_dir:
-                    r.error(item, p, f"postfix instances {other.name!r} and {name!r} share config_dir {config_dir}")
-            out.append(Postfix(name, config_dir, vips, params, r.location(item, p)))
+                    r.error(item, p, f"postfix instances {other.name!r} and {name!r} share config_dir "
+                                     f"{shown(config_dir)}")
+            out.append(Postfix(name, config_dir, vips, params, r.location(item, p), s.locations()))
         return tuple(out)
 
     def dovecot(self, node, path) -> Dovecot | None:
@@ -340,13 +352,12 @@ class _Schema(ExtraSections, OperationsSection):
         s = r.mapping(node, path, ("config_file", "vips", "params"))
         if s is None:
             return None
-        config_file = s.get("config_file", r.string, "/etc/dovecot/dovecot.conf", pattern=ABS_PATH,
-                            expected="an absolute file path")
+        config_file = s.get("config_file", r.string, "/etc/dovecot/dovecot.conf", check=values.path)
         vips = s.get("vips", self.names, ())
         params = self.service_params(s, ("config_file",))
         if config_file is None or vips is None or params is None:
             return None
-        return Dovecot(config_file, vips, params, r.location(node, path))
+        return Dovecot(config_file, vips, params, r.location(node, path), s.locations())
 
     def proxysql(self, node, path) -> ProxySQL | None:
         r = self.r
@@ -355,8 +366,8 @@ class _Schema(ExtraSections, OperationsSection):
         if s is None:
             return None
         vip = s.get("vip", self.vip, name="proxysql")
-        config = s.get("config", r.string, "/etc/proxysql.cnf", pattern=ABS_PATH, expected="an absolute file path")
-        datadir = s.get("datadir", r.string, "/var/lib/proxysql", pattern=ABS_PATH, expected="an absolute directory")
+        config = s.get("config", r.string, "/etc/proxysql.cnf", check=values.path)
+        datadir = s.get("datadir", r.string, "/var/lib/proxysql", check=values.path)
         admin_port = s.get("admin_port", r.integer, 6032, low=1, high=65535)
         proxy_port = s.get("proxy_port", r.integer, 6033, low=1, high=65535)
         params = self.service_params(s, ("config", "datadir", "admin_port", "proxy_port"))
@@ -364,7 +375,8 @@ class _Schema(ExtraSections, OperationsSection):
             return None
         if admin_port == proxy_port:
             r.error(s.node("proxy_port"), s.path("proxy_port"), "admin_port and proxy_port must differ")
-        return ProxySQL(vip, config, datadir, admin_port, proxy_port, params, r.location(node, path))
+        return ProxySQL(vip, config, datadir, admin_port, proxy_port, params, r.location(node, path),
+                        s.locations())
 
     def service_params(self, s, owned: tuple[str, ...]):
         """A service's ``params:``: further agent parameters, passed through as given.
@@ -434,7 +446,7 @@ class _Schema(ExtraSections, OperationsSection):
             if not low <= first <= last <= high:
                 r.error(s.node(key), s.path(key),
                         f"expected a number or a range like {low}-{high} within {low}..{high}, "
-                        f"got {value!r}")
+                        f"got {values.shown(value)}")
                 return None
             out.append((key, m[0]))
         return tuple(out)
@@ -461,29 +473,49 @@ class _Schema(ExtraSections, OperationsSection):
         if s is None:
             return None
         name = s.get("name", r.string, pattern=NAME, expected=NAME_TEXT)
-        agent = s.get("agent", r.string, pattern=STONITH_AGENT, expected="a fence agent such as fence_ipmilan")
+        agent = s.get("agent", r.string, pattern=STONITH_AGENT, expected=values.FENCE_AGENT_TEXT)
         params = s.get("params", r.attributes, {}) or {}
         for pname in params:
+            where = (s.node("params"), child(s.path("params"), pname))
             if SECRET_WORDS.search(pname):
-                r.error(s.node("params"), child(s.path("params"), pname),
-                        f"{pname!r} looks like a secret; never inline secrets: put the path of a "
-                        f"file holding it under secrets: ({pname}: /etc/pacemail/secrets/...)")
-        secrets = s.get("secrets", r.attributes, {}) or {}
-        for pname, value in secrets.items():
-            if not ABS_PATH.fullmatch(value):
+                r.error(*where, f"{pname!r} looks like a secret; never inline secrets: put the path of a "
+                                f"file holding it under secrets: ({pname}: /etc/pacemail/secrets/...)")
+            elif pname in HOSTS_PARAMS:
+                r.error(*where, f"{pname} is what hosts: becomes; list the nodes there")
+        secrets = s.get("secrets", r.attributes, {}, value_check=values.path) or {}
+        for pname in secrets:
+            if pname in params or pname in HOSTS_PARAMS:
                 r.error(s.node("secrets"), child(s.path("secrets"), pname),
-                        f"expected the absolute path of the file holding the secret, got {value!r}")
+                        f"{pname} is set twice (under params or by hosts:)")
         hosts_node = s.node("hosts")
         hosts: tuple[str, ...] = ()
         host_map: tuple[tuple[str, str], ...] = ()
-        if hosts_node is not None and hosts_node.tag.endswith(":map"):
-            host_map = tuple((r.attributes(hosts_node, s.path("hosts")) or {}).items())
+        if isinstance(hosts_node, MappingNode):
+            host_map = self.host_map(hosts_node, s.path("hosts")) or ()
         elif hosts_node is not None:
             hosts = self.names_of_nodes(hosts_node, s.path("hosts")) or ()
-        if name is None or agent is None:
+        if name is None or agent is None or not self.claim(name, s.node("name"), s.path("name")):
             return None
         return FenceDevice(name, agent.removeprefix("stonith:"), hosts, host_map,
                            tuple(params.items()), tuple(secrets.items()), r.location(node, path))
+
+    def host_map(self, node, path) -> tuple[tuple[str, str], ...] | None:
+        """``{node: port}``, which becomes pcmk_host_map (``node:port;...``): a port holding one
+        of its separators would name another node."""
+        r = self.r
+        s = r.mapping(node, path)
+        if s is None:
+            return None
+        out = []
+        for target in s.keys():
+            if not NODE_NAME.fullmatch(target):
+                r.error(s.key_node(target), s.path(target), f"expected a node name, got {shown(target)}")
+                continue
+            port = s.get(target, r.string, pattern=values.HOST_PORT,
+                         expected="a port, plug or VM name (letters, digits, '_', '.', '@', '/', '+', '-')")
+            if port is not None:
+                out.append((target, port))
+        return tuple(out)
 
     def names_of_nodes(self, node, path) -> tuple[str, ...] | None:
         r = self.r
@@ -540,20 +572,23 @@ class _Schema(ExtraSections, OperationsSection):
                                                    f"{name}: unknown VIP {v!r}; known: {', '.join(sorted(mail_vips))}"))
 
     def _check_names(self, d: Description) -> None:
-        taken = stack.stack_names(d)
-        seen = set()
-        for name in taken:
-            if name in seen:
-                self.r.error(None, "", f"the resource name {name!r} is used twice")
-            seen.add(name)
-        extra = [n for res in d.extra_resources for n in _names(res)]
-        for name in extra:
-            if name in seen:
-                self.r.error(self.top.node("extra"), "extra",
-                             f"the resource name {name!r} is already taken"
-                             + (" by the mail stack or fencing" if name in taken else ""))
-            seen.add(name)
-        self._known = seen
+        """The names pacemail takes against those the description gives (devices, extra:)."""
+        for name in stack.stack_names(d):
+            where = self._claimed.get(name)
+            if where is not None:
+                self.r.problems.append(Problem(Severity.ERROR, where,
+                                               f"the name {name!r} is taken by the mail stack"))
+        self._known = {n for res in stack.expand(d).resources for n in _names(res)}
+
+    def _check_ids(self, d: Description) -> None:
+        """The net under :meth:`claim`: ids derived from names (``pm-web-instance_attributes``,
+        ``pm-fl-node1-1``, ``pm-cluster-options``) may meet other names too."""
+        for element_id, owner in ids.duplicates(build_cib(d)):
+            name = owner.removeprefix(cibxml.PREFIX)
+            where = self._claimed.get(name, self.r.location(None, ""))
+            self.r.problems.append(Problem(Severity.ERROR, where,
+                                           f"{name!r} would give the CIB a second element with "
+                                           f"id {element_id!r}; pick another name"))
 
     def _check_placement(self, d: Description, node_names: list[str]) -> None:
         s, path = getattr(self, "_placement_where", (None, "placement"))
@@ -630,10 +665,6 @@ class _Schema(ExtraSections, OperationsSection):
                     self.r.error(node, path, f"unknown resource {name!r}")
             if isinstance(c, RscLocation) and c.node not in node_names:
                 self.r.error(node, path, f"{c.node!r} is not a node")
-        names = Counter(c.name for c in stack.expand(d).constraints)
-        for c, node, path in getattr(self, "_extra_constraints", []):
-            if names[c.name] > 1:
-                self.r.error(node, path, f"constraint name {c.name!r} is used twice; give it a name:")
 
 
 def _names(res: Resource) -> list[str]:

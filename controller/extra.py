@@ -2,26 +2,21 @@
 
 Primitives, groups, clones and constraints in a pcs-like vocabulary, read
 into the same generic records (``model.py``) the mail stack expands into. A
-mixin of the description schema: it uses the schema's reader (``self.r``)
-and name-list reader (``self.names``).
+mixin of the description schema: it uses the schema's reader (``self.r``),
+name-list reader (``self.names``) and name claims (``self.claim``).
 """
 
 from __future__ import annotations
 
 import re
 
-from pacemail.controller.cibxml import NAME
+from pacemail.controller import values
 from pacemail.controller.model import (
     Agent, Clone, Colocation, Constraint, Group, Op, Order, Primitive, Resource, RscLocation,
 )
+from pacemail.controller.values import AGENT, NAME, NAME_TEXT, NODE_NAME, WORD, shown
 from pacemail.controller.yamlread import child
 
-NODE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
-NAME_TEXT = "a name of letters, digits, '_', '.', '-' starting with a letter"
-WORD = re.compile(r"[A-Za-z0-9_.+-]+")
-DURATION = re.compile(r"\d+(ms|msec|us|usec|s|sec|m|min|h|hr)?")
-SCORE = re.compile(r"[+-]?(\d+|INFINITY)")
-AGENT = re.compile(r"(ocf:[A-Za-z0-9_.-]+|stonith|systemd|service|lsb|nagios|upstart):[A-Za-z0-9_.@/+-]+")
 ROLES = ("Started", "Stopped", "Promoted", "Unpromoted")
 LEGACY_ROLES = {"Master": "Promoted", "Slave": "Unpromoted"}
 
@@ -68,26 +63,29 @@ class ExtraSections:
             return None
         name = s.get("name", r.string, pattern=NAME, expected=NAME_TEXT)
         agent = s.get("agent", r.string, pattern=AGENT,
-                      expected="an agent as standard[:provider]:type, e.g. ocf:heartbeat:IPaddr2 or systemd:nginx")
+                      expected="an agent as standard[:provider]:type, e.g. ocf:heartbeat:IPaddr2 or "
+                               "systemd:nginx (a type is a name, never a path; stonith: takes fence_*)")
         params = s.get("params", r.attributes, {})
-        meta = s.get("meta", r.attributes, {})
+        meta = s.get("meta", r.attributes, {}, checks=values.META)
         ops = []
         seen = set()
         for i, item in enumerate(s.get("ops", r.sequence, []) or []):
             op = self.op(item, child(s.path("ops"), i))
             if op is None:
                 continue
-            if (op.name, op.interval) in seen:
+            if (op.name, values.duration_ms(op.interval)) in seen:
                 r.error(item, child(s.path("ops"), i),
                         f"two {op.name} operations with interval {op.interval}; Pacemaker needs them distinct")
-            seen.add((op.name, op.interval))
+            seen.add((op.name, values.duration_ms(op.interval)))
             ops.append(op)
-        if None in (name, agent, params, meta):
+        if None in (name, agent, params, meta) or not self.claim(name, s.node("name"), s.path("name")):
             return None
         standard, _, rest = agent.partition(":")
         provider, _, kind = rest.rpartition(":")
+        located = dict(s.locations())
         return Primitive(name, Agent(standard, provider or None, kind), tuple(params.items()),
-                         tuple(meta.items()), tuple(ops), r.location(node, path))
+                         tuple(meta.items()), tuple(ops), r.location(node, path),
+                         tuple((k, located[f"params.{k}"]) for k in params))
 
     def op(self, node, path) -> Op | None:
         r = self.r
@@ -95,8 +93,8 @@ class ExtraSections:
         if s is None:
             return None
         name = s.get("name", r.string, pattern=WORD, expected="an operation name such as monitor")
-        interval = s.get("interval", r.string, "0s", pattern=DURATION, expected="a duration such as 30s")
-        timeout = s.get("timeout", r.string, pattern=DURATION, expected="a duration such as 20s")
+        interval = s.get("interval", r.string, "0s", check=values.duration)
+        timeout = s.get("timeout", r.string, check=values.duration)
         role = s.get("role", self.role)
         if name is None or interval is None or ("timeout" in s and timeout is None) or ("role" in s and role is None):
             return None
@@ -108,7 +106,7 @@ class ExtraSections:
             self.r.error(node, path, f"Pacemaker 2.1 calls the role {LEGACY_ROLES[text]!r}, not {text!r}")
             return None
         if text is not None and text not in ROLES:
-            self.r.error(node, path, f"expected one of {', '.join(ROLES)}, got {text!r}")
+            self.r.error(node, path, f"expected one of {', '.join(ROLES)}, got {shown(text)}")
             return None
         return text
 
@@ -119,7 +117,9 @@ class ExtraSections:
             return None
         name = s.get("name", r.string, pattern=NAME, expected=NAME_TEXT)
         members = s.get("resources", self.names) or ()
-        meta = s.get("meta", r.attributes, {})
+        meta = s.get("meta", r.attributes, {}, checks=values.META)
+        if name is None or not self.claim(name, s.node("name"), s.path("name")):
+            return None
         out = []
         for member in members:
             if member not in primitives:
@@ -130,7 +130,7 @@ class ExtraSections:
             else:
                 used.add(member)
                 out.append(primitives[member])
-        if name is None or meta is None or not out:
+        if meta is None or not out:
             return None
         return Group(name, tuple(out), tuple(meta.items()))
 
@@ -142,7 +142,7 @@ class ExtraSections:
         name = s.get("name", r.string, pattern=NAME, expected=NAME_TEXT)
         member = s.get("resource", r.string, pattern=NAME, expected=NAME_TEXT)
         promotable = s.get("promotable", r.boolean, False)
-        meta = s.get("meta", r.attributes, {})
+        meta = s.get("meta", r.attributes, {}, checks=values.META)
         if member is not None and member not in resources:
             r.error(s.node("resource"), s.path("resource"),
                     f"{member!r} is not a primitive or group of extra:")
@@ -150,7 +150,7 @@ class ExtraSections:
         if member in used:
             r.error(s.node("resource"), s.path("resource"), f"{member!r} is already in a group or clone")
             return None
-        if None in (name, member, promotable, meta):
+        if None in (name, member, promotable, meta) or not self.claim(name, s.node("name"), s.path("name")):
             return None
         used.add(member)
         return Clone(name, resources[member], promotable, tuple(meta.items()))
@@ -168,7 +168,7 @@ class ExtraSections:
         }
         if kind not in fields:
             r.error(s.node("type") or node, s.path("type"),
-                    f"expected type: location, colocation or order, got {kind!r}")
+                    f"expected type: location, colocation or order, got {shown(kind)}")
             return None
         required = {"location": ("resource", "node"), "colocation": ("resource", "with"),
                     "order": ("first", "then")}[kind]
@@ -176,21 +176,20 @@ class ExtraSections:
         if s is None or any(k not in s for k in required):
             return None
         ref = dict(pattern=NAME, expected=NAME_TEXT)
-        score = s.get("score", r.string, "INFINITY", pattern=SCORE,
-                      expected="a score: a whole number, INFINITY or -INFINITY")
+        score = s.get("score", r.string, "INFINITY", check=values.score)
         role = s.get("role", self.role)
         if kind == "location":
             rsc, target = s.get("resource", r.string, **ref), s.get("node", r.string, pattern=NODE_NAME,
                                                                     expected="a node name")
             name = s.get("name", r.string, f"loc-{rsc}-on-{target}", **ref)
-            if None in (rsc, target, name, score):
+            if None in (rsc, target, name, score) or not self.claim_constraint(name, s, node, path):
                 return None
             return RscLocation(name, rsc, target, score, role)
         if kind == "colocation":
             rsc, other = s.get("resource", r.string, **ref), s.get("with", r.string, **ref)
             name = s.get("name", r.string, f"col-{rsc}-with-{other}", **ref)
             with_role = s.get("with_role", self.role)
-            if None in (rsc, other, name, score):
+            if None in (rsc, other, name, score) or not self.claim_constraint(name, s, node, path):
                 return None
             return Colocation(name, rsc, other, score, role, with_role)
         first, then = s.get("first", r.string, **ref), s.get("then", r.string, **ref)
@@ -200,6 +199,13 @@ class ExtraSections:
         order_kind = s.get("kind", r.string, "Mandatory", pattern=re.compile("Mandatory|Optional|Serialize"),
                            expected="Mandatory, Optional or Serialize")
         name = s.get("name", r.string, f"ord-{first}-then-{then}", **ref)
-        if None in (first, then, first_action, then_action, order_kind, name):
+        if None in (first, then, first_action, then_action, order_kind, name) \
+                or not self.claim_constraint(name, s, node, path):
             return None
         return Order(name, first, then, first_action, then_action, order_kind)
+
+    def claim_constraint(self, name: str, s, node, path) -> bool:
+        """A constraint's name, given or made from what it links, claimed where it is written."""
+        if "name" in s:
+            return self.claim(name, s.node("name"), s.path("name"))
+        return self.claim(name, node, path)

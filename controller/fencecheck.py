@@ -7,6 +7,9 @@ metadata`` (fence-agents) declares each one with ``required``, ``deprecated``,
 agent not installed where the description is checked gives a WARNING and its
 parameters go unchecked. ``action`` and the node argument (``port``/``plug``)
 are filled in by the fencer, so they are never required of a description.
+Only a fence agent by name (``values.FENCE_AGENT``: ``fence_*``, no path) is
+looked up, and only in ``AGENT_DIR``: loading a description runs no program
+the description could point anywhere else.
 
 Running an agent for its metadata costs 30-40 ms each, which every plan and
 apply would pay: the XML is cached under ``METADATA_CACHE`` (when writable),
@@ -24,6 +27,7 @@ from pathlib import Path
 
 from pacemail.controller.model import FenceDevice
 from pacemail.controller.problems import Location, Problem, Severity
+from pacemail.controller.values import FENCE_AGENT, shown
 from pacemail.proc import CommandError, run
 
 AGENT_DIR = Path("/usr/sbin")
@@ -79,7 +83,7 @@ def check_device(f: FenceDevice, agent: dict[str, Param], fencer: dict[str, Para
             say(Severity.WARNING, f"{name!r} is deprecated" +
                 (f"; use {replaced_by[name]!r}" if name in replaced_by else ""))
         elif p.options and name in dict(f.params) and value not in p.options:
-            say(Severity.ERROR, f"{name}: expected one of {', '.join(p.options)}, got {value!r}")
+            say(Severity.ERROR, f"{name}: expected one of {', '.join(p.options)}, got {shown(value)}")
     for p in agent.values():
         if not p.required or p.deprecated or p.name in FILLED_BY_FENCER:
             continue
@@ -97,7 +101,8 @@ def check(devices: tuple[FenceDevice, ...]) -> list[Problem]:
     for f in devices:
         if f.agent not in known:
             path = AGENT_DIR / f.agent
-            known[f.agent] = _metadata([str(path), "-o", "metadata"]) if path.is_file() else None
+            installed = FENCE_AGENT.fullmatch(f.agent) is not None and path.is_file()
+            known[f.agent] = _metadata([str(path), "-o", "metadata"]) if installed else None
             if known[f.agent] is None:
                 out.append(Problem(Severity.WARNING, f.where or Location("<description>"),
                                    f"parameters of fence agent {f.agent} not checked: "

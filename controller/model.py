@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pacemail.controller.problems import Location
 
 Pairs = tuple[tuple[str, str], ...]
+# Where each key of a record was written: (key below the record, e.g. ``params.port``, location).
+Located = tuple[tuple[str, Location], ...]
 
 
 # -- generic Pacemaker records ------------------------------------------------
@@ -46,6 +48,8 @@ class Primitive:
     meta: Pairs = ()
     ops: tuple[Op, ...] = ()
     where: Location | None = field(default=None, compare=False)
+    # parameter -> where the description sets it, for problems the agent finds
+    param_where: Located = field(default=(), compare=False)
 
 
 @dataclass(frozen=True)
@@ -130,6 +134,7 @@ class Storage:
     mount_point: str
     fstype: str = "ext4"
     mount_options: str | None = None
+    keys: Located = field(default=(), compare=False)
 
 
 @dataclass(frozen=True)
@@ -138,6 +143,7 @@ class Vip:
     address: str
     prefix: int
     interface: str | None = None  # None: the agent picks the interface holding the subnet
+    keys: Located = field(default=(), compare=False)
 
 
 @dataclass(frozen=True)
@@ -147,6 +153,7 @@ class Postfix:
     vips: tuple[str, ...]
     params: Pairs = ()  # further agent parameters, checked against the agent's declaration
     where: Location | None = field(default=None, compare=False)
+    keys: Located = field(default=(), compare=False)
 
 
 @dataclass(frozen=True)
@@ -155,6 +162,7 @@ class Dovecot:
     vips: tuple[str, ...]
     params: Pairs = ()
     where: Location | None = field(default=None, compare=False)
+    keys: Located = field(default=(), compare=False)
 
 
 @dataclass(frozen=True)
@@ -166,6 +174,7 @@ class ProxySQL:
     proxy_port: int
     params: Pairs = ()
     where: Location | None = field(default=None, compare=False)
+    keys: Located = field(default=(), compare=False)
 
 
 @dataclass(frozen=True)

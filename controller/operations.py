@@ -14,17 +14,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 from pacemail.controller import stack
-from pacemail.controller.extra import DURATION
 from pacemail.controller.model import Op
-
-_UNITS_MS = {"ms": 1.0, "msec": 1.0, "us": 0.001, "usec": 0.001, "": 1000.0, "s": 1000.0,
-             "sec": 1000.0, "m": 60000.0, "min": 60000.0, "h": 3600000.0, "hr": 3600000.0}
-
-
-def duration_ms(text: str) -> float:
-    """Milliseconds of a Pacemaker duration matched by ``DURATION`` (``90``, ``20s``, ``2min``)."""
-    digits = text.rstrip("abcdefghijklmnopqrstuvwxyz")
-    return int(digits) * _UNITS_MS[text[len(digits):]]
+from pacemail.controller.values import duration, duration_ms
 
 
 class OperationsSection:
@@ -53,10 +44,8 @@ class OperationsSection:
         s = r.mapping(node, path, fields)
         if s is None:
             return None
-        interval = s.get("interval", r.string, default.interval, pattern=DURATION,
-                         expected="a duration such as 30s")
-        timeout = s.get("timeout", r.string, default.timeout, pattern=DURATION,
-                        expected="a duration such as 60s")
+        interval = s.get("interval", r.string, default.interval, check=duration)
+        timeout = s.get("timeout", r.string, default.timeout, check=duration)
         if interval is None or timeout is None:
             return None
         if "interval" in s and duration_ms(interval) < 1000:

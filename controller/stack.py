@@ -1,6 +1,6 @@
 """The mail stack of a description, expanded into generic Pacemaker records.
 
-Seed 001's tree: a promotable DRBD clone; the file system mounted where DRBD
+The mail stack's tree: a promotable DRBD clone; the file system mounted where DRBD
 is Promoted; the mail VIPs on top of the mount; postfix instances and dovecot
 on top of the VIPs; ProxySQL's own VIP, then ProxySQL, also on the storage
 node. Each edge of the tree is one colocation plus one order constraint,
@@ -37,6 +37,10 @@ FENCE_OPS = (Op("monitor", "60s", "20s"),)
 # What ``operations:`` in a description can override, by part.
 DEFAULT_OPS = {"drbd": DRBD_OPS, "mount": MOUNT_OPS, "vip": VIP_OPS, "postfix": SERVICE_OPS,
                "dovecot": SERVICE_OPS, "proxysql": SERVICE_OPS, "stonith": FENCE_OPS}
+
+# Agent parameter -> the description key it comes from, where the names differ.
+MOUNT_KEYS = {"directory": "mount_point", "options": "mount_options"}
+VIP_KEYS = {"ip": "address", "cidr_netmask": "prefix", "nic": "interface"}
 
 DRBD = "drbd"
 DRBD_CLONE = "drbd-clone"
@@ -80,8 +84,10 @@ def _ops(d: Description, part: str) -> tuple[Op, ...]:
 
 
 def stack_names(d: Description) -> list[str]:
-    """Every resource name the mail stack and fencing take, for clash checks and docs."""
-    return [r.name for r in _stack_resources(d) + _fence_resources(d)] + [DRBD]
+    """Every name pacemail takes for itself, for clash checks: the mail stack's resources (the
+    DRBD primitive inside its clone too) and the constraints it adds (fence devices' included)."""
+    return ([r.name for r in _stack_resources(d)] + [DRBD]
+            + [c.name for c in _stack_constraints(d) + _fence_constraints(d)])
 
 
 def expand(d: Description) -> Expanded:
@@ -96,7 +102,7 @@ def _stack_resources(d: Description) -> tuple[Resource, ...]:
     meta = _priority(d)
     s = d.storage
     drbd = Primitive(DRBD, pacemail_agent("drbd"), (("drbd_resource", s.drbd_resource),),
-                     ops=_ops(d, "drbd"), where=d.storage_where)
+                     ops=_ops(d, "drbd"), where=d.storage_where, param_where=_located(s.keys, {}))
     clone_meta = (
         ("promotable", "true"), ("promoted-max", "1"), ("promoted-node-max", "1"),
         ("clone-max", str(len(d.nodes))), ("clone-node-max", "1"), ("notify", "true"),
@@ -108,32 +114,41 @@ def _stack_resources(d: Description) -> tuple[Resource, ...]:
     out: list[Resource] = [
         Clone(DRBD_CLONE, drbd, promotable=True, meta=clone_meta),
         Primitive(MOUNT, pacemail_agent("mount"), mount_params, meta, _ops(d, "mount"),
-                  d.storage_where),
+                  d.storage_where, _located(s.keys, MOUNT_KEYS)),
     ]
     vip_ops = _ops(d, "vip")
     out += [_vip(v, meta, vip_ops, d.vips_where) for v in d.vips]
     out += [Primitive(postfix_name(p.name), pacemail_agent("postfix"),
-                      (("config_dir", p.config_dir),) + p.params, meta, _ops(d, "postfix"), p.where)
+                      (("config_dir", p.config_dir),) + p.params, meta, _ops(d, "postfix"), p.where,
+                      _located(p.keys, {}))
             for p in d.postfix]
     if d.dovecot:
         out.append(Primitive("dovecot", pacemail_agent("dovecot"),
                              (("config_file", d.dovecot.config_file),) + d.dovecot.params,
-                             meta, _ops(d, "dovecot"), d.dovecot.where))
+                             meta, _ops(d, "dovecot"), d.dovecot.where, _located(d.dovecot.keys, {})))
     if d.proxysql:
         p = d.proxysql
         out.append(_vip(p.vip, meta, vip_ops, p.where))
         out.append(Primitive(PROXYSQL, pacemail_agent("proxysql"), (
             ("config", p.config), ("datadir", p.datadir),
             ("admin_port", str(p.admin_port)), ("proxy_port", str(p.proxy_port)),
-        ) + p.params, meta, _ops(d, "proxysql"), p.where))
+        ) + p.params, meta, _ops(d, "proxysql"), p.where, _located(p.keys, {})))
     return tuple(out)
+
+
+def _located(keys, renamed: dict[str, str]):
+    """Where each agent parameter is written: under the key ``renamed`` gives, its own
+    name, or ``params.NAME``."""
+    back = {key: param for param, key in renamed.items()}
+    return tuple((back.get(key, key.removeprefix("params.")), location) for key, location in keys)
 
 
 def _vip(v: Vip, meta: Pairs, ops: tuple[Op, ...], where) -> Primitive:
     params = (("ip", v.address), ("cidr_netmask", str(v.prefix)))
     if v.interface:
         params += (("nic", v.interface),)
-    return Primitive(vip_name(v), pacemail_agent("vip"), params, meta, ops, where)
+    return Primitive(vip_name(v), pacemail_agent("vip"), params, meta, ops, where,
+                     _located(v.keys, VIP_KEYS))
 
 
 def _priority(d: Description) -> Pairs:

@@ -4,22 +4,36 @@ PyYAML's ``safe_load`` forgets where a value came from. Composing the node
 tree instead keeps every node's start mark, so each problem can name the
 file, the line and the dotted key path (``services.postfix[1].config_dir``).
 Accessors never raise: a bad value records an ERROR and returns ``None``.
+
+Nothing is constructed by PyYAML: a scalar is taken as the text written, its
+YAML type read from the node's tag, and held against a check of ``values``.
+So a tag names no code (``!foo`` and ``!!int notanumber`` are errors, not
+exceptions), a number is never rewritten (``0x1F`` stays ``0x1F`` where a name
+is expected, and is no whole number where one is), and every text, keys
+included, is one an XML attribute can hold.
 """
 
 from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from pacemail.controller import values
 from pacemail.controller.problems import Location, Problem, Severity
+from pacemail.controller.values import Invalid, shown
 
-_constructor = yaml.constructor.SafeConstructor()
 # libyaml's loader keeps the same marks and composes a large file ~10x faster.
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_RESOLVER = yaml.resolver.Resolver()
+_CORE = "tag:yaml.org,2002:"
+_SCALARS = ("str", "int", "float", "bool", "null", "timestamp")
+_DECIMAL = re.compile(r"[+-]?[0-9]{1,18}", re.ASCII)
+_BAD = object()     # a scalar already reported as wrong
+LISTED = 12         # an unknown key's message lists the known ones up to this many
 
 
 def child(path: str, name: str | int) -> str:
@@ -64,20 +78,24 @@ class Reader:
         if not isinstance(node, MappingNode):
             self.error(node, path, f"expected a mapping (key: value lines), got {_kind(node)}")
             return None
+        if not self._plain_tag(node, path, "map"):
+            return None
         allowed = list(allowed) if allowed is not None else None
         entries: dict[str, tuple[Node, Node]] = {}
         for key_node, value_node in node.value:
-            if not isinstance(key_node, ScalarNode):
-                self.error(key_node, path, "keys must be plain names")
+            key = self._key(key_node, path)
+            if key is None:
                 continue
-            key = str(_constructor.construct_object(key_node))
             if key in entries:
-                self.error(key_node, child(path, key), f"duplicate key '{key}'")
+                first = entries[key][0].start_mark.line + 1
+                self.error(key_node, child(path, _label(key)), f"duplicate key {shown(key)} (first on line {first})")
                 continue
             if allowed is not None and key not in allowed:
                 hint = difflib.get_close_matches(key, allowed, n=1)
-                expected = f"did you mean '{hint[0]}'?" if hint else "expected one of: " + ", ".join(allowed)
-                self.error(key_node, child(path, key), f"unknown key '{key}'; {expected}")
+                expected = (f"did you mean '{hint[0]}'?" if hint else
+                            "expected one of: " + ", ".join(allowed) if len(allowed) <= LISTED else
+                            f"not one of the {len(allowed)} names this section takes")
+                self.error(key_node, child(path, _label(key)), f"unknown key {shown(key)}; {expected}")
                 continue
             entries[key] = (key_node, value_node)
         section = Section(self, node, path, entries)
@@ -90,66 +108,137 @@ class Reader:
         if not isinstance(node, SequenceNode):
             self.error(node, path, f"expected a list (lines starting with '- '), got {_kind(node)}")
             return None
+        if not self._plain_tag(node, path, "seq"):
+            return None
         return list(node.value)
+
+    def _plain_tag(self, node: Node, path: str, kind: str) -> bool:
+        if node.tag != _CORE + kind:
+            self.error(node, path, f"the YAML tag {shown(node.tag)} has no meaning in a description")
+            return False
+        return True
+
+    def _key(self, node: Node, path: str) -> str | None:
+        if isinstance(node, ScalarNode):
+            path = child(path, _label(node.value))
+        value = self._value(node, path) if isinstance(node, ScalarNode) else None
+        if value is None or value is _BAD:
+            if value is None:
+                self.error(node, path, "keys must be plain names")
+            return None
+        return node.value
 
     # -- scalars ------------------------------------------------------------
 
-    def scalar(self, node: Node, path: str):
+    def _value(self, node: Node, path: str):
+        """A scalar as None, a bool, an int (decimal ASCII digits) or the text as written;
+        ``_BAD`` once its problem is recorded."""
         if not isinstance(node, ScalarNode):
             self.error(node, path, f"expected a single value, got {_kind(node)}")
+            return _BAD
+        kind = node.tag.removeprefix(_CORE) if node.tag.startswith(_CORE) else None
+        if kind not in _SCALARS:
+            self.error(node, path, f"the YAML tag {shown(node.tag)} has no meaning in a description")
+            return _BAD
+        if kind != "str" and _RESOLVER.resolve(ScalarNode, node.value, (True, False)) != node.tag:
+            self.error(node, path, f"{shown(node.value)} is not a YAML {kind}")
+            return _BAD
+        try:
+            values.xml_text(node.value)
+        except Invalid as exc:
+            self.error(node, path, f"expected {exc}, got {shown(node.value)}")
+            return _BAD
+        if kind == "null":
             return None
-        return _constructor.construct_object(node)
+        if kind == "bool":
+            return node.value.lower() in ("true", "yes", "on")
+        if kind == "int" and _DECIMAL.fullmatch(node.value):
+            return int(node.value)
+        return node.value
+
+    def scalar(self, node: Node, path: str):
+        """None, a bool, an int or the text as written; None also after an error."""
+        value = self._value(node, path)
+        return None if value is _BAD else value
 
     def string(self, node: Node, path: str, pattern: re.Pattern | None = None,
-               expected: str = "") -> str | None:
-        value = self.scalar(node, path)
-        if value is None:
-            if isinstance(node, ScalarNode):
-                self.error(node, path, f"expected {expected or 'a value'}, got nothing")
+               expected: str = "", check: Callable[[str], str] | None = None) -> str | None:
+        """The text as written (a YAML number included), matching ``pattern`` and passing
+        ``check`` (a ``values`` check, whose result is returned)."""
+        value = self._value(node, path)
+        if value is _BAD:
             return None
-        if isinstance(value, (bool, dict, list)):
+        if value is None or isinstance(value, bool):
             self.error(node, path, f"expected {expected or 'text'}, got {_show(value)}")
             return None
-        text = str(value)
+        text = node.value
         if pattern is not None and not pattern.fullmatch(text):
-            self.error(node, path, f"expected {expected}, got {text!r}")
+            self.error(node, path, f"expected {expected}, got {shown(text)}")
             return None
-        return text
+        return self._checked(node, path, text, check)
+
+    def _checked(self, node: Node, path: str, text: str, check) -> str | None:
+        if check is None:
+            return text
+        try:
+            return check(text)
+        except values.Refused as exc:
+            self.error(node, path, str(exc))
+        except Invalid as exc:
+            self.error(node, path, f"expected {exc}, got {shown(text)}")
+        return None
 
     def integer(self, node: Node, path: str, low: int | None = None,
                 high: int | None = None) -> int | None:
-        value = self.scalar(node, path)
-        span = _span(low, high)
-        if isinstance(value, bool) or not isinstance(value, int):
-            if isinstance(node, ScalarNode):
-                self.error(node, path, f"expected a whole number{span}, got {_show(value)}")
+        value = self._value(node, path)
+        if value is _BAD:
             return None
-        if (low is not None and value < low) or (high is not None and value > high):
-            self.error(node, path, f"expected a whole number{span}, got {value}")
+        if node.tag != _CORE + "int":
+            self.error(node, path, f"expected a whole number{values.span_text(low, high)}, got {_show(value)}")
             return None
-        return value
+        try:
+            return values.integer(node.value, low, high)
+        except Invalid as exc:
+            self.error(node, path, f"expected {exc}, got {shown(node.value)}")
+            return None
 
     def boolean(self, node: Node, path: str) -> bool | None:
-        value = self.scalar(node, path)
+        value = self._value(node, path)
+        if value is _BAD:
+            return None
         if not isinstance(value, bool):
-            if isinstance(node, ScalarNode):
-                self.error(node, path, f"expected true or false, got {_show(value)}")
+            self.error(node, path, f"expected true or false, got {_show(value)}")
             return None
         return value
 
-    def attributes(self, node: Node, path: str) -> dict[str, str] | None:
-        """A name: value mapping of Pacemaker attributes, values as Pacemaker spells them."""
-        section = self.mapping(node, path)
+    def attributes(self, node: Node, path: str, checks: Mapping[str, Callable[[str], str]] = {},
+                   only_checked: bool = False, value_check: Callable[[str], str] | None = None
+                   ) -> dict[str, str] | None:
+        """A name: value mapping of Pacemaker attributes, values as Pacemaker spells them.
+
+        A name in ``checks`` has its value checked by its check, any other by
+        ``value_check``; with ``only_checked`` other names are unknown keys.
+        """
+        section = self.mapping(node, path, checks if only_checked else None)
         if section is None:
             return None
         out: dict[str, str] = {}
         for name in section.keys():
-            value = self.scalar(section.node(name), section.path(name))
-            if value is None:
-                if isinstance(section.node(name), ScalarNode):
-                    self.error(section.node(name), section.path(name), "expected a value, got nothing")
+            if not values.ATTRIBUTE_NAME.fullmatch(name):
+                self.error(section.key_node(name), section.path(name),
+                           f"expected {values.ATTRIBUTE_TEXT} as a name, got {shown(name)}")
                 continue
-            out[name] = pacemaker_value(value)
+            value_node = section.node(name)
+            value = self._value(value_node, section.path(name))
+            if value is _BAD:
+                continue
+            if value is None:
+                self.error(value_node, section.path(name), "expected a value, got nothing")
+                continue
+            text = self._checked(value_node, section.path(name), _pacemaker_text(value, value_node),
+                                 checks.get(name, value_check))
+            if text is not None:
+                out[name] = text
         return out
 
 
@@ -178,7 +267,17 @@ class Section:
         return entry[0] if entry else self.node_
 
     def path(self, key: str) -> str:
-        return child(self.path_, key)
+        return child(self.path_, _label(key))
+
+    def locations(self) -> tuple[tuple[str, Location], ...]:
+        """Where each key is written, the keys of a ``params`` mapping as ``params.NAME``."""
+        out = []
+        for key, (key_node, value_node) in self.entries.items():
+            out.append((key, self.reader.location(key_node, self.path(key))))
+            if key == "params" and isinstance(value_node, MappingNode):
+                out += [(f"params.{k.value}", self.reader.location(k, child(self.path(key), k.value)))
+                        for k, _ in value_node.value if isinstance(k, ScalarNode)]
+        return tuple(out)
 
     def get(self, key: str, read, default=None, **kwargs):
         """``read(node, path, **kwargs)`` for a present key, ``default`` for an absent one."""
@@ -188,18 +287,16 @@ class Section:
         return read(node, self.path(key), **kwargs)
 
 
-def pacemaker_value(value) -> str:
+def _pacemaker_text(value, node: ScalarNode) -> str:
+    """A YAML boolean as Pacemaker spells it; anything else as written."""
     if isinstance(value, bool):
         return "true" if value else "false"
-    return str(value)
+    return node.value
 
 
-def _span(low, high) -> str:
-    if low is not None and high is not None:
-        return f" from {low} to {high}"
-    if low is not None:
-        return f" of at least {low}"
-    return ""
+def _label(key: str) -> str:
+    """A key as a problem's key path shows it: a long one cut."""
+    return key if len(key) <= values.SHOWN else key[:values.SHOWN] + "..."
 
 
 def _kind(node: Node) -> str:
@@ -207,7 +304,7 @@ def _kind(node: Node) -> str:
         return "a mapping"
     if isinstance(node, SequenceNode):
         return "a list"
-    return _show(_constructor.construct_object(node))
+    return "nothing" if node.tag == _CORE + "null" else shown(node.value)
 
 
 def _show(value) -> str:
@@ -215,4 +312,4 @@ def _show(value) -> str:
         return "nothing"
     if isinstance(value, bool):
         return "true" if value else "false"
-    return repr(value) if isinstance(value, str) else str(value)
+    return shown(value) if isinstance(value, str) else str(value)

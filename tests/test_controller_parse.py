@@ -191,7 +191,7 @@ def test_parameters_checked_against_the_agents_own_declaration(tmp_path):
     parsed = load(path)
     assert parsed.description is None
     [problem] = [p for p in errors(parsed.problems)]
-    assert problem.location.key == "extra.primitives[0]" and problem.location.line == 18
+    assert problem.location.key == "extra.primitives[0].params.state" and problem.location.line == 20
     assert "state" in problem.message and "absolute" in problem.message
     path.write_text(text.replace("relative/path", "/run/probe.state"))
     assert load(path).description is not None
