@@ -102,14 +102,26 @@ def doveconf(ctx) -> str:
 
 
 def pid_file(ctx) -> str:
-    """The master's pid file; OSError when config_file is not here."""
+    """The master's pid file; OSError when config_file is not here.
+
+    OCFError(5) when doveconf is missing or refuses the file: this node
+    cannot run the instance (a probe says "not running", stop has nothing
+    to stop), as the heartbeat agent says of a configuration it cannot
+    read; OCFError(1) when doveconf hangs.
+    """
     if ctx.params["pid_file"]:
         return ctx.params["pid_file"]
     from pacemail.agents.confcache import cached
     path = config_file(ctx)
-    base = cached(path, "doveconf-base_dir", lambda: ctx.run(
-        [doveconf(ctx), "-c", path, "-h", "base_dir"], timeout=10).stdout.strip())
-    return base.rstrip("/") + "/master.pid"
+
+    def ask():
+        from pacemail.proc import CommandError
+        try:
+            return ctx.run([doveconf(ctx), "-c", path, "-h", "base_dir"], timeout=10).stdout.strip()
+        except CommandError as exc:
+            raise OCFError(OCF_ERR_GENERIC if exc.timeout is not None else OCF_ERR_INSTALLED,
+                           f"cannot read base_dir of {path} on this node: {exc}") from None
+    return cached(path, "doveconf-base_dir", ask).rstrip("/") + "/master.pid"
 
 
 def base_dir(ctx) -> str:
@@ -264,6 +276,11 @@ def stop(ctx) -> int:
         pids, top = pid_file(ctx), base_dir(ctx)
     except OSError as exc:
         ctx.log.info(f"{config_file(ctx)}: {exc.strerror or exc}: nothing of it runs here")
+        return OCF_SUCCESS
+    except OCFError as exc:
+        if exc.code != OCF_ERR_INSTALLED:
+            raise
+        ctx.log.info(f"{exc.reason}: nothing of it runs here")
         return OCF_SUCCESS
 
     def find():   # from what was read once: the config may vanish mid-stop (volume unmounted)

@@ -20,27 +20,30 @@ import time
 
 from pacemail.agents import drbd_policy as policy
 from pacemail.agents import drbd_status as status
+from pacemail.agents.mailchecks import check_path
 from pacemail.agents.ocf import (
     OCF_ERR_CONFIGURED, OCF_ERR_GENERIC, OCF_ERR_INSTALLED, OCF_FAILED_PROMOTED,
-    OCF_NOT_RUNNING, OCF_SUCCESS, Agent, OCFError, Param,
+    OCF_NOT_RUNNING, OCF_SUCCESS, Agent, OCFError, Param, run_dir,
 )
 
-CACHE_DIR = "/run/pacemail-drbd"
+CACHE_DIR = "pacemail-drbd"  # in ocf.run_dir
 PROC = "/proc/drbd"
 SYS_VERSION = "/sys/module/drbd/version"
 # drbdsetup/drbdadm exit code for a resource or minor the kernel does not know
 NO_SUCH_RESOURCE = 10
 RETRY_S = 1.0
+# The kernel takes a resource name of at most 127 bytes (ctx_resource_name: a
+# 128-byte NUL-terminated string in the DRBD netlink API, drbd_genl.h).
+NAME_MAX = 127
 
 
 def _check_name(text: str) -> None:
+    """Letters, digits, '_', '-', '.': names DRBD takes (no '/', blanks or control characters),
+    not starting with '-' (drbdadm would read an option) or '.', within the kernel's length."""
     if not all(c.isascii() and (c.isalnum() or c in "_-.") for c in text) or text[0] in "-.":
         raise ValueError("is not a DRBD resource name (letters, digits, '_', '-', '.')")
-
-
-def _check_absolute(text: str) -> None:
-    if not text.startswith("/"):
-        raise ValueError("must be an absolute path")
+    if len(text) > NAME_MAX:
+        raise ValueError(f"is longer than DRBD's {NAME_MAX} characters for a resource name")
 
 
 def _not_negative(value: int) -> None:
@@ -48,9 +51,11 @@ def _not_negative(value: int) -> None:
         raise ValueError("must not be negative")
 
 
-def _check_version(text: str) -> None:
-    if status.parse_version(text) is None:
+def _version(text: str) -> tuple[int, ...]:
+    found = status.parse_version(text)
+    if found is None:
         raise ValueError("is not a version x.y.z")
+    return found
 
 
 AGENT = Agent(
@@ -75,7 +80,7 @@ AGENT = Agent(
         Param("drbd_resource", required=True, unique_group="drbd_resource", check=_check_name,
               shortdesc="DRBD resource name",
               longdesc="The name of the resource in the DRBD configuration."),
-        Param("drbdconf", check=_check_absolute, shortdesc="Path to drbd.conf",
+        Param("drbdconf", check=check_path, shortdesc="Path to drbd.conf",
               longdesc="The DRBD configuration file drbdadm reads. Empty: drbdadm's default "
                        "(/etc/drbd.conf)."),
         Param("adjust_master_score", default=policy.DEFAULT_SCORES, check=policy.parse_scores,
@@ -94,11 +99,11 @@ AGENT = Agent(
               shortdesc="Allow notify=false",
               longdesc="The agent reconnects peers and refreshes its score on notifications, "
                        "so the clone must have notify=true unless this is true."),
-        Param("require_drbd_module_version_ge", default="8.4.0", check=_check_version,
+        Param("require_drbd_module_version_ge", default="8.4.0", check=_version,
               shortdesc="Lowest accepted DRBD module version",
               longdesc="validate-all (and so start and promote) fail with 'not installed' "
                        "when the loaded DRBD module is older than this (x.y.z)."),
-        Param("require_drbd_module_version_lt", default="10.0.0", check=_check_version,
+        Param("require_drbd_module_version_lt", default="10.0.0", check=_version,
               shortdesc="First rejected DRBD module version",
               longdesc="validate-all fails with 'not installed' when the loaded DRBD module "
                        "is this version (x.y.z) or newer; 9.0.0 requires DRBD 8.4."),
@@ -114,7 +119,7 @@ def _adm(ctx, *args) -> list[str]:
 
 
 def _cache(ctx, what: str) -> str:
-    return f"{CACHE_DIR}/{ctx.params['drbd_resource']}.{what}"
+    return f"{run_dir(CACHE_DIR)}/{ctx.params['drbd_resource']}.{what}"
 
 
 def _read(path: str) -> str | None:
@@ -126,7 +131,7 @@ def _read(path: str) -> str | None:
 
 
 def _write(path: str, text: str) -> None:
-    os.makedirs(CACHE_DIR, exist_ok=True)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path + ".tmp", "w", encoding="ascii") as f:
         f.write(text)
     os.replace(path + ".tmp", path)
@@ -138,7 +143,8 @@ def _failure(done) -> str:
 
 
 def kernel_version(ctx, proc_text: str | None, fresh: bool = False):
-    """The DRBD module's version: /proc/drbd, sysfs, else ``drbdadm --version`` (cached in /run)."""
+    """The DRBD module's version: /proc/drbd, sysfs, else ``drbdadm --version`` (cached in
+    :func:`~pacemail.agents.ocf.run_dir`); OCFError(5) when drbdadm does not answer."""
     if proc_text:
         return status.version_from_proc(proc_text.split("\n", 1)[0])
     sysfs = _read(SYS_VERSION)
@@ -147,7 +153,11 @@ def kernel_version(ctx, proc_text: str | None, fresh: bool = False):
     cached = None if fresh else _read(_cache(ctx, "kernel"))
     if cached:
         return status.parse_version(cached)
-    done = ctx.run(_adm(ctx, "--version"), timeout=10, check=False)
+    from pacemail.proc import CommandError
+    try:
+        done = ctx.run(_adm(ctx, "--version"), timeout=10, check=False)
+    except CommandError as exc:  # drbdadm missing or hanging: a probe says "not running"
+        raise OCFError(OCF_ERR_INSTALLED, f"drbdadm does not answer on this node: {exc}") from None
     found = status.version_from_drbdadm(done.stdout)
     if found:
         _write(_cache(ctx, "kernel"), status.show_version(found))
@@ -221,7 +231,7 @@ def publish(ctx, state, force: bool = False) -> None:
     writes the score even when the cache says it is there (start, promote,
     notify and probes, so a score lost with a Pacemaker restart comes back).
     """
-    wanted = policy.score_for(state, policy.parse_scores(ctx.params["adjust_master_score"]))
+    wanted = policy.score_for(state, ctx.params["adjust_master_score"])  # parsed by its check
     if wanted == policy.KEEP:
         return
     text = "none" if wanted is None else str(wanted)
@@ -278,14 +288,10 @@ def validate(ctx) -> int:
         if not clone.notify and not ctx.params["ignore_missing_notifications"]:
             raise OCFError(OCF_ERR_CONFIGURED, "the clone needs notify=true (or set "
                            "ignore_missing_notifications=true)")
-    from pacemail.proc import CommandError
-    try:
-        version = kernel_version(ctx, _read(PROC), fresh=True)
-    except CommandError as exc:  # drbdadm missing or hanging
-        raise OCFError(OCF_ERR_INSTALLED, f"drbdadm does not answer on this node: {exc}") from None
+    version = kernel_version(ctx, _read(PROC), fresh=True)
     if version is not None:
-        low = status.parse_version(ctx.params["require_drbd_module_version_ge"])
-        high = status.parse_version(ctx.params["require_drbd_module_version_lt"])
+        low = ctx.params["require_drbd_module_version_ge"]  # parsed by _version
+        high = ctx.params["require_drbd_module_version_lt"]
         if not low <= version < high:
             raise OCFError(OCF_ERR_INSTALLED, f"DRBD module {status.show_version(version)} is "
                            f"not in [{status.show_version(low)}, {status.show_version(high)})")

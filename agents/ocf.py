@@ -32,18 +32,21 @@ OCF_DEGRADED = 190
 OCF_DEGRADED_PROMOTED = 191
 
 TYPES = ("string", "integer", "boolean", "select")
+INT_DIGITS = 18  # Pacemaker reads integers as 64-bit; 18 digits always fit
 TRUE_WORDS = frozenset({"true", "yes", "on", "y", "1"})
 FALSE_WORDS = frozenset({"false", "no", "off", "n", "0"})
 
-# Actions that validate everything (static checks, then the agent's own
-# validate-all handler) before running; every other action only converts the
-# parameter values, so a monitor stays cheap.
+# Every action checks every parameter value (pure, cheap: see Param.check);
+# these also run the agent's own validate-all handler first, which looks at
+# the node (binaries, files) and may run commands, so a monitor never does.
 FULLY_VALIDATED = frozenset({"start", "promote", "validate-all", "reload", "reload-agent"})
 KNOWN_ACTIONS = ("start", "stop", "monitor", "promote", "demote", "notify",
                  "reload", "reload-agent", "validate-all", "migrate_to", "migrate_from")
 # Handlers get this much less than Pacemaker's op timeout, so the agent can
 # still report a clean failure before Pacemaker kills it.
 TIMEOUT_RESERVE_S = 0.5
+REASON_MAX = 400  # characters of an exit reason: one readable line in crm_mon
+IDENT_MAX = 64    # characters of the resource name in the syslog tag
 NOTIFY_LISTS = ("start", "stop", "promote", "demote", "active", "inactive",
                 "promoted", "unpromoted", "all")
 # Pacemaker before 2.1 only set the old names; since then it sets both.
@@ -63,7 +66,9 @@ class Param:
     """One agent parameter, declared once for meta-data, parsing, validation and docs.
 
     ``check`` is an optional pure function of the converted value raising
-    ValueError with the reason; it runs only in fully validated actions.
+    ValueError with the reason, or returning the value in the form the
+    agent uses (a normalised path; None keeps the value as it is). It runs
+    for every action, probes included, so it must stay cheap: no I/O.
     ``values`` lists the accepted strings of a ``select`` parameter (a
     string parameter given ``values`` is one).
     """
@@ -105,6 +110,8 @@ class Param:
             digits = raw[1:] if raw[:1] in ("+", "-") else raw
             if not (digits.isascii() and digits.isdigit()):
                 raise ValueError("is not an integer")
+            if len(digits) > INT_DIGITS:
+                raise ValueError(f"is out of range (more than {INT_DIGITS} digits)")
             return int(raw)
         if self.type == "boolean":
             word = raw.lower()
@@ -190,13 +197,16 @@ class Agent:
         found["meta-data"] = Action("meta-data", None, 5)
         return list(found.values())
 
-    def parse_params(self, values, *, full=True) -> tuple[dict, list[str]]:
-        """Typed values (defaults applied) and the problems found, each naming its parameter.
+    def parse_params(self, values) -> tuple[dict, list[str]]:
+        """Typed and checked values (defaults applied) and the problems found, each naming
+        its parameter.
 
-        With ``full`` the parameters' ``check`` functions run too. Names
-        Pacemaker adds itself (``CRM_meta_*``, ``crm_feature_set``) are skipped;
-        an empty value counts as unset; non-string values (from YAML) are
-        taken as Pacemaker would receive them (``True`` as ``true``).
+        Names Pacemaker adds itself (``CRM_meta_*``, ``crm_feature_set``) are
+        skipped; an empty value counts as unset; non-string values (from
+        YAML) are taken as Pacemaker would receive them (``True`` as
+        ``true``). A value with bytes that are not UTF-8 (os.environ holds
+        them as surrogate escapes) is refused before any check sees it: the
+        CIB is UTF-8 XML, so no node can ever be given such a value.
         """
         problems = []
         known = {p.name for p in self.params}
@@ -216,10 +226,14 @@ class Agent:
             if raw is None:
                 typed[p.name] = None
                 continue
+            if not _utf8(raw):
+                problems.append(f"parameter {p.name}: {show(raw)} is not valid UTF-8")
+                continue
             try:
                 value = p.convert(raw)
-                if full and p.check is not None:
-                    p.check(value)
+                if p.check is not None:
+                    checked = p.check(value)
+                    value = value if checked is None else checked
             except ValueError as exc:
                 problems.append(f"parameter {p.name}: {show(raw)} {exc}")
                 continue
@@ -253,28 +267,18 @@ class Agent:
                 sys.stdout.write(render_xml(self))
                 return OCF_SUCCESS
             ctx = Context(self, action, environ, log)
+            if ctx.problems:  # malformed values fail on every node: 6, for a probe too
+                return _finish(log, action, OCF_ERR_CONFIGURED, "; ".join(ctx.problems), probe)
             code, reason = self._handle(ctx), ""
         except OCFError as exc:
             code, reason = exc.code, exc.reason
         except Exception as exc:  # noqa: BLE001 - every failure must become an OCF code
-            import traceback
-            sys.stderr.write(printable("".join(traceback.format_exception(exc)), lines=True))
-            code, reason = None, f"{action} failed unexpectedly: {type(exc).__name__}: {exc}"
+            code, reason = None, f"{action} failed unexpectedly: {crash_line(exc)}"
         running = None if ctx is None else (lambda: self._ask_running(ctx))
-        final = exit_code(probe, code, running)
-        if reason and final != OCF_SUCCESS:
-            if final == OCF_NOT_RUNNING and probe:
-                log.info(f"probe: {reason}; so not running here")
-            else:
-                log.error(reason)
-                sys.stderr.write(f"ocf-exit-reason:{printable(reason)}\n")
-        log.debug(f"{action} exits {final}")
-        return final
+        return _finish(log, action, exit_code(probe, code, running), reason, probe)
 
     def _handle(self, ctx) -> int:
-        """Validate as much as ``ctx.action`` calls for, then run its handler."""
-        if ctx.problems:
-            raise OCFError(OCF_ERR_CONFIGURED, "; ".join(ctx.problems))
+        """Run the agent's validate-all handler where ``ctx.action`` calls for it, then its handler."""
         own_validate = self.actions.get("validate-all")
         if ctx.action in FULLY_VALIDATED and ctx.action != "validate-all" and own_validate:
             code = _checked(own_validate.handler(ctx))
@@ -291,8 +295,44 @@ class Agent:
         try:
             return bool(self.is_running(ctx))
         except Exception as exc:  # noqa: BLE001 - an unanswerable question means "unknown"
-            ctx.log.error(f"running check failed: {type(exc).__name__}: {exc}")
+            ctx.log.error(f"running check failed: {crash_line(exc)}")
             return None
+
+
+def _finish(log, action: str, final: int, reason: str, probe: bool) -> int:
+    """Log why ``action`` exits ``final`` (an exit reason for Pacemaker) and return it."""
+    if reason and final != OCF_SUCCESS:
+        if final == OCF_NOT_RUNNING and probe:
+            log.info(f"probe: {reason}; so not running here")
+        else:
+            log.error(reason)
+            _stderr(f"ocf-exit-reason:{cut(reason, REASON_MAX)}")
+    log.debug(f"{action} exits {final}")
+    return final
+
+
+def crash_line(exc: BaseException) -> str:
+    """An unexpected exception in one line: its type, its message and where it was raised.
+
+    Admins read it in syslog and in Pacemaker's failed action; a traceback
+    there would be many lines of noise (and echo every hostile value).
+    """
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    where = "" if tb is None else \
+        f" (at {os.path.basename(tb.tb_frame.f_code.co_filename)}:{tb.tb_lineno})"
+    return f"{type(exc).__name__}: {cut(str(exc), REASON_MAX // 2)}{where}"
+
+
+def run_dir(name: str) -> str:
+    """The folder ``name`` for what an agent keeps until the next boot (caches, last scores).
+
+    It sits in ``$HA_RSCTMP``, resource-agents' folder for such state, when
+    the environment names one (tests point it at a scratch folder), else in
+    /run; both are emptied at boot.
+    """
+    return os.path.join(os.environ.get("HA_RSCTMP") or "/run", name)
 
 
 def is_probe(action: str, interval_ms: int | None) -> bool:
@@ -325,8 +365,12 @@ def exit_code(probe: bool, code: int | None, running=None) -> int:
     | crashed, running() is False                    | 7                          | 1                |
     | crashed, running() True/None/no hook/raised    | 1 (Pacemaker stops it)     | 1                |
 
-    The runtime's own static parameter checks report 6, so 6 only ever
-    means "wrong everywhere", never "missing on this node" (that is 5).
+    Parameter values the declared checks refuse (malformed, a required one
+    missing, an unknown name) never reach this table: :meth:`Agent.run`
+    exits 6 for every action, probes included, as resource-agents' anchors
+    do (ocf-rarun's required parameters, IPaddr2's ip_validate), since no
+    node can ever succeed with them. So 6 only ever means "wrong
+    everywhere", never "missing on this node" (that is 5).
     """
     if code is None:
         if probe and running is not None and running() is False:
@@ -400,7 +444,7 @@ class Context:
         self.clone = Clone(self.meta) if "clone" in self.meta else None
         self.notify = Notify(self.meta) if action == "notify" else None
         self.log = log or Log(agent.name, self.instance, environ)
-        self.params, self.problems = agent.parse_params(values, full=action in FULLY_VALIDATED)
+        self.params, self.problems = agent.parse_params(values)
 
     @property
     def is_probe(self) -> bool:
@@ -433,6 +477,7 @@ class Log:
     LEVELS = {"debug": 7, "info": 6, "warning": 4, "error": 3}  # syslog priorities
 
     def __init__(self, agent, instance, environ):
+        instance = cut(instance, IDENT_MAX)
         self.ident = f"pacemail-{agent}({instance})" if instance else f"pacemail-{agent}"
         self.debugging = (environ.get("HA_debug") or "0").lower() in TRUE_WORDS
         self.facility = environ.get("HA_LOGFACILITY", "daemon").lower()
@@ -453,11 +498,7 @@ class Log:
 
     def _emit(self, level, msg):
         text = printable(str(msg))
-        if sys.stderr is not None:  # None: DRBD runs its handlers with no stdio at all
-            try:
-                sys.stderr.write(f"{self.ident} {level.upper()}: {text}\n")
-            except (OSError, ValueError):
-                pass
+        _stderr(f"{self.ident} {level.upper()}: {text}")
         if self.facility == "none":
             return
         try:
@@ -471,28 +512,47 @@ class Log:
             pass  # no syslog daemon: stderr still reaches Pacemaker's log
 
 
-def printable(text: str, *, lines: bool = False) -> str:
-    """``text`` safe for a log line: control characters and undecodable bytes escaped.
-
-    Newlines are kept only with ``lines`` (a traceback); a message stays one line.
-    """
+def printable(text: str) -> str:
+    """``text`` safe for one log line: control characters escaped, and undecodable
+    bytes (surrogate escapes) shown as the ``\\xNN`` the admin's tools show."""
     if text.isprintable():
         return text
-    keep = "\n" if lines else ""
-    return "".join(c if c.isprintable() or c in keep else ascii(c)[1:-1] for c in text)
+    return "".join(c if c.isprintable() else
+                   f"\\x{ord(c) - 0xDC00:02x}" if "\udc80" <= c <= "\udcff" else
+                   ascii(c)[1:-1] for c in text)
+
+
+def cut(text: str, limit: int) -> str:
+    """``text`` made printable and shortened to about ``limit`` characters."""
+    return printable(text if len(text) <= limit else text[:limit] + "...")
 
 
 def show(value: str, limit: int = 60) -> str:
     """``value`` quoted for a message, shortened and made printable."""
-    cut = value if len(value) <= limit else value[:limit] + "..."
-    return "'" + printable(cut) + "'"
+    return "'" + cut(value, limit) + "'"
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _stderr(line: str) -> None:
+    if sys.stderr is not None:  # None: DRBD runs its handlers with no stdio at all
+        try:
+            sys.stderr.write(line + "\n")
+        except (OSError, ValueError):
+            pass
 
 
 def _int(value):
-    try:
+    """A count Pacemaker passes (interval, timeout, clone numbers): ASCII digits, else None."""
+    if value and value.isascii() and value.isdigit() and len(value) <= INT_DIGITS:
         return int(value)
-    except (TypeError, ValueError):
-        return None
+    return None
 
 
 def _bool(value) -> bool:
