@@ -1,6 +1,11 @@
 """ocf:pacemail:mount: a filesystem mount, a drop-in for ocf:heartbeat:Filesystem.
 
-Parameters keep Filesystem's names, meanings and defaults. Differences on purpose:
+Parameters keep Filesystem's names, meanings and defaults, and exit codes are
+Filesystem's in every case resource-agents' ocft suite sets up
+(tests/test_agents_ocft.py). The mount point is compared with the mount table
+with its symlinks resolved (/var/run/x is mounted at /run/x), as Filesystem's
+``readlink -f`` does, but without a stat of the mount point itself
+(:func:`pacemail.agents.mounts.resolved`). Differences on purpose:
 - the monitor reads /proc/self/mountinfo and compares device numbers, so a
   different device on the mount point is not taken for ours;
 - stop finds the processes holding the filesystem by device number (cwd,
@@ -133,9 +138,9 @@ AGENT = Agent(
 
 # -- reading the node -----------------------------------------------------------
 
-def directory(ctx) -> str:
-    path = ctx.params["directory"]
-    return path.rstrip("/") or "/"
+def mount_point(ctx, table: list[mounts.Mount]) -> str:
+    """The directory parameter as ``table`` lists it: symlinks resolved (mounts.resolved)."""
+    return mounts.resolved(ctx.params["directory"], table)
 
 
 def device_path(spec: str) -> str:
@@ -165,7 +170,8 @@ def is_ours(mount: mounts.Mount, ctx) -> bool:
 
 @AGENT.running_check
 def is_running(ctx) -> bool:
-    return mounts.at(mounts.table(), directory(ctx)) is not None
+    table = mounts.table()
+    return mounts.at(table, mount_point(ctx, table)) is not None
 
 
 # -- monitor ---------------------------------------------------------------------
@@ -198,26 +204,27 @@ def write_status(path: str, text: str) -> None:
             raise OSError("read back something else than was written")
 
 
-def status_file(ctx) -> str:
-    return os.path.join(directory(ctx), ctx.params["statusfile_prefix"] +
-                        (ctx.node or os.uname().nodename))
+def status_file(ctx, where: str) -> str:
+    return os.path.join(where, ctx.params["statusfile_prefix"] + (ctx.node or os.uname().nodename))
 
 
 @AGENT.action("monitor", timeout=40, interval=20, depth=0)
 def monitor(ctx) -> int:
-    where = directory(ctx)
-    mount = mounts.at(mounts.table(), where)
+    table = mounts.table()
+    where = mount_point(ctx, table)
+    mount = mounts.at(table, where)
     if mount is None:
         return OCF_NOT_RUNNING
     if not is_ours(mount, ctx):
         ctx.log.warning(f"{where} holds {mount.source}, not {ctx.params['device']}")
         return OCF_NOT_RUNNING
     if ctx.check_level >= 20:
+        path = status_file(ctx, where)
         try:
-            write_status(status_file(ctx), (ctx.instance or "mount") + "\n")
+            write_status(path, (ctx.instance or "mount") + "\n")
         except OSError as exc:
             raise OCFError(OCF_ERR_GENERIC, f"{where} does not take writes: status file "
-                           f"{status_file(ctx)}: {exc.strerror or exc}") from None
+                           f"{path}: {exc.strerror or exc}") from None
     elif ctx.check_level >= 10 and block_device(ctx) is not None:
         try:
             read_device_block(device_path(ctx.params["device"]))
@@ -269,8 +276,9 @@ def fsck_wanted(params) -> bool:
 @AGENT.action("start", timeout=60)
 def start(ctx) -> int:
     from pacemail.proc import CommandError
-    p, where = ctx.params, directory(ctx)
-    mount = mounts.at(mounts.table(), where)
+    p, table = ctx.params, mounts.table()
+    where = mount_point(ctx, table)
+    mount = mounts.at(table, where)
     if mount is not None:
         if is_ours(mount, ctx):
             ctx.log.info(f"{p['device']} is already mounted on {where}")
@@ -352,8 +360,8 @@ def _free(ctx, mount: mounts.Mount) -> None:
 
 @AGENT.action("stop", timeout=60)
 def stop(ctx) -> int:
-    where = directory(ctx)
     table = mounts.table()
+    where = mount_point(ctx, table)
     top = mounts.at(table, where)
     if top is None:
         return OCF_SUCCESS

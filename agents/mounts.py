@@ -57,6 +57,32 @@ def table() -> list[Mount]:
         return parse(f.read())
 
 
+def resolved(path: str, mounts: list[Mount]) -> str:
+    """``path`` as the kernel writes it in mountinfo: absolute, symlinks resolved.
+
+    A mount made on /var/run/x (/var/run -> /run) is listed at /run/x, so
+    every path compared with the table goes through here first. The last
+    name is looked up in ``mounts`` before it is touched: a mount point is
+    never a symlink, and a stat of it would reach the mounted filesystem,
+    which hangs while an NFS server is gone. Its parents are resolved by
+    ``os.path.realpath``; a missing path is resolved as far as it exists.
+    """
+    points = {m.mountpoint for m in mounts}
+    for _ in range(40):  # the kernel's own limit on symlinks in one lookup
+        parent, name = os.path.split(path.rstrip("/"))
+        if name in ("", ".", ".."):
+            return os.path.realpath(path)
+        path = os.path.join(os.path.realpath(parent or "/"), name)
+        if path in points:
+            return path
+        try:
+            link = os.readlink(path)
+        except OSError:  # not a symlink, or absent
+            return path
+        path = os.path.join(os.path.dirname(path), link)
+    return path
+
+
 def at(mounts: list[Mount], directory: str) -> Mount | None:
     """The mount visible at ``directory`` (the last one stacked there), or None."""
     found = [m for m in mounts if m.mountpoint == directory]

@@ -1,8 +1,15 @@
 """ocf:pacemail:postfix: one postfix instance, a drop-in for ocf:heartbeat:postfix.
 
 Parameters keep the heartbeat agent's names and meanings (binary,
-config_dir, parameters); the additions have safe defaults. Differences on
-purpose:
+config_dir, parameters); the additions have safe defaults. Exit codes are the
+heartbeat agent's in every case resource-agents' ocft suite sets up
+(tests/test_agents_ocft.py): a binary or config_dir missing here is
+OCF_ERR_INSTALLED, and a bare binary name is looked up in PATH. Differences
+on purpose:
+- nothing is resolved from the agent's working directory: a relative
+  config_dir is missing on every node (OCF_ERR_INSTALLED, what the heartbeat
+  agent answers when its working directory lacks it), a binary path with a
+  '/' must be absolute (else OCF_ERR_CONFIGURED);
 - the monitor runs no postconf: the queue directory comes from main.cf
   itself (or a /run cache of postconf's answer, keyed by main.cf's mtime),
   and the master is the pid in ``pid/master.pid`` only if /proc shows a
@@ -31,6 +38,29 @@ from pacemail.agents.ocf import (
 DEFAULT_CONFIG_DIR = "/etc/postfix"
 DEFAULT_DAEMON_DIR = "/usr/lib/postfix/sbin"
 POLL_S = 0.2
+COMMAND_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.+-")
+
+
+def _check_binary(text: str) -> str | None:
+    """An absolute path, or a command name found through PATH (heartbeat's check_binary)."""
+    if "/" in text:
+        return check_path(text)
+    if text.startswith("-") or not set(text) <= COMMAND_CHARS:
+        raise ValueError("is not an absolute path or a command name (letters, digits, '_.+-')")
+    return None
+
+
+def _check_config_dir(text: str) -> str | None:
+    """An absolute path; a relative one is well formed but names no folder on any node.
+
+    heartbeat's postfix looks a relative config_dir up from its working
+    directory and reports it missing (OCF_ERR_INSTALLED); this agent never
+    uses it, and validate-all reports it missing the same way.
+    """
+    if text.startswith("/"):
+        return check_path(text)
+    check_path("/" + text)  # the same characters and lengths as an absolute one
+    return None
 
 AGENT = Agent(
     name="postfix",
@@ -46,15 +76,20 @@ AGENT = Agent(
         "follow ocf:heartbeat:postfix."
     ),
     params=[
-        Param("binary", default="/usr/sbin/postfix", check=check_path,
+        Param("binary", default="/usr/sbin/postfix", check=_check_binary,
               shortdesc="Full path to Postfix binary",
-              longdesc="Full path to the postfix command, e.g. /usr/sbin/postfix."),
-        Param("config_dir", unique_group="config_dir", check=check_path,
+              longdesc="Full path to the postfix command, e.g. /usr/sbin/postfix; a bare "
+                       "command name is looked up in PATH. Missing on this node: "
+                       "OCF_ERR_INSTALLED."),
+        Param("config_dir", unique_group="config_dir", check=_check_config_dir,
               shortdesc="Full path to configuration directory",
               longdesc="The instance's configuration directory (main.cf, master.cf). "
                        f"Empty: {DEFAULT_CONFIG_DIR}. Another directory must be listed in "
                        "alternate_config_directories or multi_instance_directories of the "
-                       "default main.cf, as postfix's own tools require."),
+                       "default main.cf, as postfix's own tools require. A relative path "
+                       "names no directory (it is never resolved from the agent's working "
+                       "directory): like a missing one, OCF_ERR_INSTALLED, as heartbeat's "
+                       "postfix answers it."),
         Param("parameters", check=check_words, shortdesc="Additional postfix options",
               longdesc="Options put before the command on every postfix call (e.g. -v), "
                        "split on blanks and passed as separate words, never to a shell."),
@@ -92,7 +127,10 @@ def _postconf(ctx):
 
 def queue_dir(ctx) -> str:
     """The instance's queue directory (real path); OSError when main.cf is not here."""
-    path = ctx.params["queue_directory"] or postconf.value(config_dir(ctx), "queue_directory",
+    folder = config_dir(ctx)
+    if not folder.startswith("/"):
+        raise FileNotFoundError(2, "config_dir is not an absolute path", folder)
+    path = ctx.params["queue_directory"] or postconf.value(folder, "queue_directory",
                                                             _postconf(ctx))
     return os.path.realpath(path)
 
@@ -177,11 +215,21 @@ def _listed_as_alternate(ctx, folder: str) -> bool:
     return folder in listed
 
 
+def _executable(binary: str) -> bool:
+    if "/" not in binary:
+        import shutil
+        return shutil.which(binary) is not None
+    return os.path.isfile(binary) and os.access(binary, os.X_OK)
+
+
 @AGENT.action("validate-all", timeout=20)
 def validate(ctx) -> int:
     binary, folder = ctx.params["binary"], config_dir(ctx)
-    if not os.access(binary, os.X_OK):
+    if not _executable(binary):
         raise OCFError(OCF_ERR_INSTALLED, f"{binary} is not an executable on this node")
+    if not folder.startswith("/"):
+        raise OCFError(OCF_ERR_INSTALLED, f"config_dir {folder} is not an absolute path, so no "
+                       "configuration directory on this node")
     if not os.path.isfile(os.path.join(folder, "main.cf")):
         raise OCFError(OCF_ERR_INSTALLED, f"{folder}/main.cf does not exist on this node")
     queue = queue_dir(ctx)

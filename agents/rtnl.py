@@ -19,9 +19,9 @@ NLM_F_REQUEST, NLM_F_DUMP = 0x1, 0x300
 NLMSG_ERROR, NLMSG_DONE = 2, 3
 RTM_NEWROUTE, RTM_GETROUTE = 24, 26
 RTM_NEWADDR, RTM_GETADDR = 20, 22
-IFA_ADDRESS, IFA_LOCAL, IFA_LABEL, IFA_FLAGS = 1, 2, 3, 8
+IFA_ADDRESS, IFA_LOCAL, IFA_LABEL, IFA_BROADCAST, IFA_FLAGS = 1, 2, 3, 4, 8
 IFA_F_DADFAILED, IFA_F_TENTATIVE = 0x08, 0x40
-RTA_DST, RTA_OIF, RTA_GATEWAY, RTA_MULTIPATH, RTA_TABLE = 1, 4, 5, 9, 15
+RTA_DST, RTA_OIF, RTA_GATEWAY, RTA_PREFSRC, RTA_MULTIPATH, RTA_TABLE = 1, 4, 5, 7, 9, 15
 RT_TABLE_MAIN, RTN_UNICAST = 254, 1
 NLMSG = struct.Struct("=IHHII")
 RTATTR = struct.Struct("=HH")
@@ -31,13 +31,15 @@ TIMEOUT_S = 2.0
 
 
 class Address:
-    """One address on an interface: ``flags`` include the 32-bit IFA_FLAGS."""
+    """One address on an interface: ``flags`` include the 32-bit IFA_FLAGS;
+    ``broadcast`` is packed, or None (IPv6, or an IPv4 address without one)."""
 
-    __slots__ = ("family", "address", "prefixlen", "ifindex", "flags", "label")
+    __slots__ = ("family", "address", "prefixlen", "ifindex", "flags", "label", "broadcast")
 
-    def __init__(self, family, address, prefixlen, ifindex, flags, label):
+    def __init__(self, family, address, prefixlen, ifindex, flags, label, broadcast=None):
         self.family, self.address, self.prefixlen = family, address, prefixlen
         self.ifindex, self.flags, self.label = ifindex, flags, label
+        self.broadcast = broadcast
 
     @property
     def tentative(self) -> bool:
@@ -49,12 +51,14 @@ class Address:
 
 
 class Route:
-    """A connected (on-link, gateway-less) prefix route of the main table."""
+    """A connected (on-link, gateway-less) prefix route of the main table; ``prefsrc``
+    (packed, or None) is the address of this node the kernel made it for."""
 
-    __slots__ = ("family", "network", "prefixlen", "ifindex")
+    __slots__ = ("family", "network", "prefixlen", "ifindex", "prefsrc")
 
-    def __init__(self, family, network, prefixlen, ifindex):
+    def __init__(self, family, network, prefixlen, ifindex, prefsrc=None):
         self.family, self.network, self.prefixlen, self.ifindex = family, network, prefixlen, ifindex
+        self.prefsrc = prefsrc
 
 
 def messages(data: bytes):
@@ -92,7 +96,7 @@ def parse_address(payload: bytes) -> Address:
         flags = struct.unpack("=I", attrs[IFA_FLAGS])[0]
     label = attrs.get(IFA_LABEL, b"").rstrip(b"\0").decode("utf-8", "replace")
     return Address(family, attrs.get(IFA_LOCAL) or attrs.get(IFA_ADDRESS, b""), prefixlen,
-                   ifindex, flags, label)
+                   ifindex, flags, label, attrs.get(IFA_BROADCAST))
 
 
 def parse_route(payload: bytes) -> Route | None:
@@ -106,7 +110,7 @@ def parse_route(payload: bytes) -> Route | None:
         return None
     size = 4 if family == _socket.AF_INET else 16
     return Route(family, attrs.get(RTA_DST, bytes(size)), dst_len,
-                 struct.unpack("=i", attrs[RTA_OIF])[0])
+                 struct.unpack("=i", attrs[RTA_OIF])[0], attrs.get(RTA_PREFSRC))
 
 
 def dump(request_type: int, reply_type: int, body: bytes) -> list[bytes]:

@@ -1,15 +1,27 @@
 """ocf:pacemail:vip: a floating IPv4/IPv6 address, a drop-in for ocf:heartbeat:IPaddr2.
 
 Parameters keep IPaddr2's names, meanings and defaults, so replacing the agent
-name is the whole migration. Differences on purpose:
-- the interface is found from connected routes only, and an ambiguous or
-  missing match is a configuration error instead of a guess;
+name is the whole migration. Interface, prefix and broadcast are found as
+IPaddr2's findif finds them: the longest connected route covering the
+address (with cidr_netmask, one at most that long; with nic, one on it)
+gives what the parameters leave open, its address's broadcast included; with
+both nic and cidr_netmask no route is needed; no route where one is needed is
+OCF_ERR_GENERIC, a fact of this node. Exit codes are IPaddr2's in every case
+resource-agents' ocft suite sets up (tests/test_agents_ocft.py). Differences
+on purpose:
+- routes through a gateway never count, and where several interfaces share
+  the longest covering route start fails (OCF_ERR_GENERIC: set nic) instead
+  of taking the last one listed;
+- with nic and cidr_netmask forced and no covering route, the broadcast is
+  derived from the prefix ('+'), where IPaddr2 adds the address without one;
 - start refuses an address another host already answers for
   (``check_duplicate``: an RFC 5227 ARP probe for IPv4, the kernel's DAD for
   IPv6), and the monitor fails an address whose interface is down or has
   lost its carrier, or whose DAD failed;
 - a missing interface is OCF_ERR_INSTALLED (this node only), not
   OCF_ERR_CONFIGURED (every node);
+- the monitor looks at the address and its interface only: it does not search
+  the routes again, so a running address stays running when its route goes;
 - no subprocess: reads are one rtnetlink dump and /sys, changes go through
   pyroute2, announcements through raw sockets.
 """
@@ -57,19 +69,35 @@ def _check_ip(text: str) -> None:
         raise ValueError("is not a global or unique-local IPv6 unicast address")
 
 
-def _check_prefixlen(text: str) -> None:
+def _check_prefixlen(text: str) -> str | None:
+    """A prefix length; an IPv4 netmask (255.255.255.0) gives its length, as IPaddr2 takes it."""
+    if "." in text:
+        try:
+            mask = int.from_bytes(_socket.inet_pton(_socket.AF_INET, text), "big")
+        except OSError:
+            mask = 0
+        ones = bin(mask).count("1")
+        if ones == 0 or mask != ((1 << ones) - 1) << (32 - ones):
+            raise ValueError("is not a netmask (contiguous ones, as 255.255.255.0)")
+        return str(ones)
     if not (text.isascii() and text.isdigit() and 1 <= int(text) <= 128):
         raise ValueError("is not a prefix length (1-32 for IPv4, 1-128 for IPv6)")
+    return None
 
 
 def _check_nic(text: str) -> None:
-    if not netif.valid_name(text):
+    name, colon, label = text.partition(":")
+    if not netif.valid_name(name) or (colon and not _label_ok(label)):
         raise ValueError("is not an interface name (at most 15 letters, digits, '-', "
-                         "'_' or '.'; put a label in iflabel)")
+                         "'_' or '.'), with a label after ':' or not")
+
+
+def _label_ok(text: str) -> bool:
+    return bool(text) and all(c.isascii() and (c.isalnum() or c in "_-.") for c in text)
 
 
 def _check_label(text: str) -> None:
-    if not all(c.isascii() and (c.isalnum() or c in "_-.") for c in text):
+    if not _label_ok(text):
         raise ValueError("may hold only letters, digits, '_', '-' and '.'")
 
 
@@ -115,26 +143,36 @@ AGENT = Agent(
         "checks that no other host answers for the address (check_duplicate). "
         "The monitor reports a failure when the address sits on an interface "
         "that is down or has no carrier, or when IPv6 duplicate address "
-        "detection failed. Load-sharing clones (CLUSTERIP), LVS options and "
-        "network namespaces of IPaddr2 are not supported."
+        "detection failed. Interface, prefix and broadcast are found as IPaddr2 finds "
+        "them, with two differences: routes through a gateway never count, and when "
+        "several interfaces share the longest connected route covering the address, "
+        "start fails (set nic) instead of picking one. A missing nic is "
+        "OCF_ERR_INSTALLED (this node), not OCF_ERR_CONFIGURED. Load-sharing clones "
+        "(CLUSTERIP), LVS options and network namespaces of IPaddr2 are not supported."
     ),
     params=[
         Param("ip", required=True, unique_group="ip", check=_check_ip,
               shortdesc="IPv4 or IPv6 address",
               longdesc="The address, e.g. 192.0.2.10 or 2001:db8::10."),
         Param("nic", check=_check_nic, shortdesc="Network interface",
-              longdesc="The interface to put the address on. Empty: the one interface "
-                       "whose connected route covers the address; none or several is a "
-                       "configuration error (set nic then)."),
+              longdesc="The interface to put the address on; nic=eth0:web also gives "
+                       "the label (iflabel=web), as IPaddr2 takes it. Empty: the interface of "
+                       "the longest connected route covering the address (none: start "
+                       "fails here; several interfaces with that route: start fails, set "
+                       "nic)."),
         Param("cidr_netmask", check=_check_prefixlen, shortdesc="CIDR netmask",
-              longdesc="Prefix length, e.g. 24 (not 255.255.255.0). Empty: the prefix of "
-                       "the connected route covering the address on the interface."),
+              longdesc="Prefix length, e.g. 24 (a netmask such as 255.255.255.0 is taken "
+                       "as its length, as IPaddr2 does). Empty: the prefix of the longest "
+                       "connected route covering the address. Set, without nic: only "
+                       "routes at most this long count."),
         Param("broadcast", check=_check_broadcast, shortdesc="Broadcast address",
               longdesc="IPv4 only: the broadcast address, or '+' (host bits set) or '-' "
-                       "(host bits cleared). Empty: '+'."),
+                       "(host bits cleared). Empty: the broadcast of the address whose "
+                       "connected route covers this one, as IPaddr2 takes it; without such "
+                       "a route (nic and cidr_netmask forced) '+', where IPaddr2 sets none."),
         Param("iflabel", check=_check_label, shortdesc="Interface label",
               longdesc="IPv4 only: a label appended to the interface name (nic:label, at "
-                       "most 15 characters in all)."),
+                       "most 15 characters in all); a label given in nic wins."),
         Param("lvs_support", "boolean", default=False, check=_check_empty("LVS DR"),
               shortdesc="Enable support for LVS DR", longdesc="Not supported: must be false."),
         Param("lvs_ipv6_addrlabel", "boolean", default=False, check=_check_empty("LVS DR"),
@@ -200,45 +238,57 @@ AGENT = Agent(
 # -- where the address goes (pure) -----------------------------------------
 
 class Target:
-    """The address as it should be configured on this node."""
+    """The address as it should be configured on this node (``broadcast``: IPv4 text or None)."""
 
-    __slots__ = ("family", "packed", "text", "nic", "ifindex", "prefixlen")
+    __slots__ = ("family", "packed", "text", "nic", "ifindex", "prefixlen", "broadcast")
 
-    def __init__(self, family, packed, text, nic, ifindex, prefixlen):
+    def __init__(self, family, packed, text, nic, ifindex, prefixlen, broadcast=None):
         self.family, self.packed, self.text = family, packed, text
         self.nic, self.ifindex, self.prefixlen = nic, ifindex, prefixlen
+        self.broadcast = broadcast
 
     def __str__(self) -> str:
         return f"{self.text}/{self.prefixlen} on {self.nic}"
 
 
-def covering(routes, packed: bytes) -> list:
-    """Connected routes containing the address, longest prefix first."""
-    found = [r for r in routes if rtnl.covers(r.network, r.prefixlen, packed)]
+def covering(routes, packed: bytes, ifindex: int | None, prefixlen: int | None) -> list:
+    """Connected routes that cover the address, longest prefix first.
+
+    As ``ip route list match ADDRESS/PREFIXLEN`` (IPaddr2's findif): with a
+    prefix length, only routes at most that long count; with ``ifindex``,
+    only routes on that interface.
+    """
+    found = [r for r in routes if rtnl.covers(r.network, r.prefixlen, packed)
+             and (prefixlen is None or r.prefixlen <= prefixlen)
+             and (ifindex is None or r.ifindex == ifindex)]
     return sorted(found, key=lambda r: -r.prefixlen)
 
 
-def choose(routes, packed: bytes, ifindex: int | None, prefixlen: int | None, names) -> tuple[int, int]:
-    """(interface index, prefix length) for the address; OCFError(6) when it is ambiguous.
+def choose(routes, packed: bytes, ifindex: int | None, prefixlen: int | None, names):
+    """(interface index, prefix length, covering route or None), found as IPaddr2 finds them.
 
+    The longest covering route gives what the parameters leave open; with
+    both ``ifindex`` and ``prefixlen`` set none is needed. No covering route,
+    or (without ``ifindex``) several interfaces sharing the longest one, is
+    OCFError(1): a fact of this node, which another node may not share.
     ``names`` maps an interface index to its name, for the messages.
     """
-    found = covering(routes, packed)
-    if ifindex is not None:
-        found = [r for r in found if r.ifindex == ifindex]
-        if prefixlen is None and not found:
-            raise OCFError(OCF_ERR_CONFIGURED, f"no connected route on {names(ifindex)} covers "
-                           "the address, so cidr_netmask cannot be derived: set cidr_netmask")
-        return ifindex, prefixlen if prefixlen is not None else found[0].prefixlen
-    nics = sorted({r.ifindex for r in found})
-    if not nics:
-        raise OCFError(OCF_ERR_CONFIGURED, "no interface has a connected route covering the "
-                       "address: set nic (and cidr_netmask)")
-    if len(nics) > 1:
-        listed = ", ".join(names(i) for i in nics)
-        raise OCFError(OCF_ERR_CONFIGURED, f"several interfaces have a connected route covering "
-                       f"the address ({listed}): set nic")
-    return nics[0], prefixlen if prefixlen is not None else found[0].prefixlen
+    found = covering(routes, packed, ifindex, prefixlen)
+    best = found[0] if found else None
+    if ifindex is not None and prefixlen is not None:
+        return ifindex, prefixlen, best
+    if best is None:
+        where = f" on {names(ifindex)}" if ifindex is not None else ""
+        wider = f" with a prefix of at most {prefixlen} bits" if prefixlen is not None else ""
+        raise OCFError(OCF_ERR_GENERIC, f"no connected route{where}{wider} covers the address "
+                       "on this node: set nic and cidr_netmask to put it there anyway")
+    if ifindex is None:
+        tied = sorted({r.ifindex for r in found if r.prefixlen == best.prefixlen})
+        if len(tied) > 1:
+            listed = ", ".join(names(i) for i in tied)
+            raise OCFError(OCF_ERR_GENERIC, f"several interfaces have a connected /{best.prefixlen} "
+                           f"route covering the address ({listed}): set nic")
+    return best.ifindex, prefixlen if prefixlen is not None else best.prefixlen, best
 
 
 def broadcast_of(packed: bytes, prefixlen: int, spec: str | None) -> str | None:
@@ -252,6 +302,16 @@ def broadcast_of(packed: bytes, prefixlen: int, spec: str | None) -> str | None:
     if spec != "-":
         value |= host
     return _socket.inet_ntop(_socket.AF_INET, value.to_bytes(4, "big"))
+
+
+def inherited_broadcast(route, addresses) -> str | None:
+    """The broadcast of the address ``route`` was made for, as IPaddr2 reuses it; None if none."""
+    if route is None or route.prefsrc is None:
+        return None
+    for a in addresses:
+        if a.address == route.prefsrc and a.broadcast:
+            return _socket.inet_ntop(_socket.AF_INET, a.broadcast)
+    return None
 
 
 # -- reading the node (rtnetlink dump, /sys) --------------------------------
@@ -278,22 +338,33 @@ def _address(ctx) -> tuple[int, bytes]:
         raise OCFError(OCF_ERR_CONFIGURED, f"parameter ip: {show(ctx.params['ip'])} {exc}") from None
 
 
+def nic_and_label(ctx) -> tuple[str | None, str | None]:
+    """(interface, label) from nic and iflabel: nic=eth0:web gives the label too, and wins."""
+    nic, _, label = (ctx.params["nic"] or "").partition(":")
+    return nic or None, label or ctx.params["iflabel"]
+
+
 def target(ctx) -> Target:
-    """Resolve interface and prefix from the parameters and the routing table."""
+    """Resolve interface, prefix and broadcast from the parameters and the routing table."""
     family, packed = _address(ctx)
-    nic = ctx.params["nic"]
-    cidr = ctx.params["cidr_netmask"]
-    prefixlen = int(cidr) if cidr else None
+    p = ctx.params
+    prefixlen = int(p["cidr_netmask"]) if p["cidr_netmask"] else None
     if prefixlen is not None and prefixlen > len(packed) * 8:
-        raise OCFError(OCF_ERR_CONFIGURED, f"parameter cidr_netmask: {cidr} is more than "
+        raise OCFError(OCF_ERR_CONFIGURED, f"parameter cidr_netmask: {prefixlen} is more than "
                        f"{len(packed) * 8}, the length of an IPv{4 if len(packed) == 4 else 6} address")
     ifindex = None
+    nic, _ = nic_and_label(ctx)
     if nic:
         if not netif.exists(nic):
-            raise OCFError(OCF_ERR_INSTALLED, f"interface {nic} (parameter nic) does not exist on this node")
+            raise OCFError(OCF_ERR_INSTALLED, f"interface {nic} (parameter nic) does not exist "
+                           "on this node")
         ifindex = _socket.if_nametoindex(nic)
-    ifindex, prefixlen = choose(rtnl.connected_routes(family), packed, ifindex, prefixlen, _name)
-    return Target(family, packed, ctx.params["ip"], _name(ifindex), ifindex, prefixlen)
+    ifindex, prefixlen, route = choose(rtnl.connected_routes(family), packed, ifindex, prefixlen, _name)
+    broadcast = None
+    if family == _socket.AF_INET:
+        broadcast = broadcast_of(packed, prefixlen, p["broadcast"]) if p["broadcast"] else \
+            inherited_broadcast(route, rtnl.addresses(family)) or broadcast_of(packed, prefixlen, "+")
+    return Target(family, packed, p["ip"], _name(ifindex), ifindex, prefixlen, broadcast)
 
 
 # -- actions ------------------------------------------------------------------
@@ -301,21 +372,22 @@ def target(ctx) -> Target:
 @AGENT.running_check
 def is_running(ctx) -> bool:
     family, packed = _address(ctx)
-    return bool(held(family, packed, ctx.params["nic"]))
+    return bool(held(family, packed, nic_and_label(ctx)[0]))
 
 
 @AGENT.action("validate-all", timeout=20)
 def validate(ctx) -> int:
     family, _ = _address(ctx)
     p = ctx.params
-    if family == _socket.AF_INET6 and (p["broadcast"] or p["iflabel"]):
+    label = nic_and_label(ctx)[1]
+    if family == _socket.AF_INET6 and (p["broadcast"] or label):
         raise OCFError(OCF_ERR_CONFIGURED, "parameters broadcast and iflabel are for IPv4 addresses only")
     if ctx.clone is not None and (ctx.clone.max or 1) > 1:
         raise OCFError(OCF_ERR_CONFIGURED, "load-sharing clones (CLUSTERIP) are not supported: "
                        "run the address as a primitive")
     where = target(ctx)
-    if p["iflabel"] and len(f"{where.nic}:{p['iflabel']}") > netif.NAME_MAX:
-        raise OCFError(OCF_ERR_CONFIGURED, f"parameter iflabel: {where.nic}:{p['iflabel']} is "
+    if label and len(f"{where.nic}:{label}") > netif.NAME_MAX:
+        raise OCFError(OCF_ERR_CONFIGURED, f"parameter iflabel: {where.nic}:{label} is "
                        f"longer than {netif.NAME_MAX} characters")
     return OCF_SUCCESS
 
@@ -352,7 +424,7 @@ def _announce_rest(where: Target, mac: bytes, count: int, interval_s: float) -> 
 @AGENT.action("start", timeout=20)
 def start(ctx) -> int:
     from pacemail.agents import addrconf, announce
-    p = ctx.params
+    p, label = ctx.params, nic_and_label(ctx)[1]
     where = target(ctx)
     if held(where.family, where.packed, where.nic):
         ctx.log.info(f"{where.text} is already on {where.nic}")
@@ -379,8 +451,8 @@ def start(ctx) -> int:
     lifetime = p["preferred_lft"]
     ctx.log.info(f"adding {where}")
     addrconf.add(where.ifindex, where.text, where.prefixlen, flags=flags,
-                 broadcast=broadcast_of(where.packed, where.prefixlen, p["broadcast"]) if v4 else None,
-                 label=f"{where.nic}:{p['iflabel']}" if v4 and p["iflabel"] else None,
+                 broadcast=where.broadcast,
+                 label=f"{where.nic}:{label}" if v4 and label else None,
                  preferred_lft=None if v4 or lifetime == "forever" else int(lifetime))
     if dad:
         _wait_for_dad(ctx, where)
@@ -398,7 +470,7 @@ def start(ctx) -> int:
 @AGENT.action("stop", timeout=20)
 def stop(ctx) -> int:
     family, packed = _address(ctx)
-    entries = held(family, packed, ctx.params["nic"])
+    entries = held(family, packed, nic_and_label(ctx)[0])
     if not entries:
         return OCF_SUCCESS
     from pacemail.agents import addrconf
@@ -414,7 +486,7 @@ def stop(ctx) -> int:
 @AGENT.action("monitor", timeout=20, interval=10, depth=0)
 def monitor(ctx) -> int:
     family, packed = _address(ctx)
-    entries = held(family, packed, ctx.params["nic"])
+    entries = held(family, packed, nic_and_label(ctx)[0])
     if not entries:
         return OCF_NOT_RUNNING
     entry = entries[0]

@@ -1,4 +1,5 @@
-"""ocf:pacemail:mount in the lab, on the shared mail volume: mount, busy unmount, depth checks."""
+"""ocf:pacemail:mount in the lab, on the shared mail volume: mount, busy unmount, depth checks;
+without a lab: holders awaited, mount points compared with symlinks resolved."""
 
 from __future__ import annotations
 
@@ -236,3 +237,26 @@ def test_wait_gone_returns_the_survivors_and_takes_an_exited_child_as_gone():
     finally:
         slow.kill()
         quick.wait(5), slow.wait(5)
+
+
+def test_mount_points_are_compared_with_symlinks_resolved_and_never_stat_ed(tmp_path):
+    import os
+
+    from pacemail.agents.mounts import Mount, resolved
+
+    base = os.path.realpath(tmp_path)
+    (tmp_path / "run" / "x").mkdir(parents=True)
+    (tmp_path / "var").mkdir()
+    (tmp_path / "var" / "run").symlink_to(f"{base}/run")   # Debian's /var/run -> /run
+    (tmp_path / "rel").symlink_to("var/run/x")
+    (tmp_path / "loop").symlink_to("loop")
+    assert resolved(f"{base}/var/run/x/", []) == f"{base}/run/x"
+    assert resolved(f"{base}/var/run/new/deeper", []) == f"{base}/run/new/deeper"  # not made yet
+    assert resolved(f"{base}/rel", []) == f"{base}/run/x"
+    assert resolved(f"{base}/loop", []).endswith("/loop")  # gives up, as the kernel does (ELOOP)
+    assert resolved("/", []) == "/"
+    # A name the table lists is a mount point: taken as it is, not looked at (a dead NFS
+    # server would hang the lookup). A symlink listed there shows it is not read.
+    (tmp_path / "listed").symlink_to("run")
+    table = [Mount(f"{base}/listed", 0, "nfs", "server:/export", frozenset())]
+    assert resolved(f"{base}/var/../listed", table) == f"{base}/listed"

@@ -1,4 +1,5 @@
-"""ocf:pacemail:postfix in the lab: two instances with config and queues on the mail volume."""
+"""ocf:pacemail:postfix in the lab: two instances with config and queues on the mail volume;
+without a lab: a binary or config_dir missing here is OCF_ERR_INSTALLED, as heartbeat says."""
 
 from __future__ import annotations
 
@@ -258,7 +259,7 @@ def test_wedged_smtpd_fails_depth_10_within_the_probe_timeout(lab, on_node1):
 
 
 @pytest.mark.parametrize("name, value", [
-    ("config_dir", "etc/postfix"),
+    ("config_dir", "/srv/mail/../etc/postfix"),
     ("config_dir", "/srv/mail/postfix/mx; reboot"),
     ("config_dir", "/srv/mail/postfix/m x"),
     ("config_dir", "/srv/mail/postfix/mx\n/etc"),
@@ -381,3 +382,31 @@ def test_under_pacemaker_a_killed_master_is_recovered(lab, instances):
                                          for n in lab.nodes), 60, "postfix stopped everywhere")
         # the orphaned mount is stopped after postfix: the fixture's umount must not race it
         cluster.settle(lab.name, "node1", 60)
+
+
+# -- heartbeat's exit codes for a binary or config_dir missing here (no lab) ----------------
+
+def run_here(action, capsys, **values):
+    from pacemail.agents.postfix import AGENT
+    env = {"HA_LOGFACILITY": "none", **{f"OCF_RESKEY_{k}": v for k, v in values.items()}}
+    code = AGENT.run([action], env)
+    return code, exit_reasons(capsys.readouterr().err)
+
+
+@pytest.mark.parametrize("values, expected, reason", [
+    ({"binary": "no_such"}, OCF_ERR_INSTALLED, "no_such is not an executable on this node"),
+    ({"binary": "/no/such/postfix"}, OCF_ERR_INSTALLED, "is not an executable on this node"),
+    ({"binary": "true", "config_dir": "no_such"}, OCF_ERR_INSTALLED,
+     "config_dir no_such is not an absolute path"),   # never looked up from the working dir
+    ({"binary": "bin/postfix"}, OCF_ERR_CONFIGURED, "parameter binary:"),
+    ({"binary": "-v"}, OCF_ERR_CONFIGURED, "parameter binary:"),
+])
+def test_missing_binary_or_config_dir_is_not_installed_as_heartbeat_says(capsys, values, expected,
+                                                                         reason):
+    code, reasons = run_here("validate-all", capsys, **values)
+    assert code == expected and reason in reasons[0]
+
+
+def test_relative_config_dir_runs_nowhere(capsys):
+    assert run_here("monitor", capsys, config_dir="no_such")[0] == OCF_NOT_RUNNING
+    assert run_here("stop", capsys, config_dir="no_such")[0] == OCF_SUCCESS

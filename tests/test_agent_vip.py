@@ -1,7 +1,9 @@
-"""ocf:pacemail:vip in the lab: clients reach the address, follow it, and duplicates are refused."""
+"""ocf:pacemail:vip in the lab: clients reach the address, follow it, and duplicates are refused;
+without a lab: interface, prefix and broadcast found as IPaddr2 finds them."""
 
 from __future__ import annotations
 
+import socket
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -108,14 +110,17 @@ def test_bad_parameters_are_configuration_errors_naming_the_parameter(lab, param
         reasons = exit_reasons(done.stderr)
         assert len(reasons) == 1 and f"parameter {name}" in reasons[0], done.stderr
         assert "\n" not in reasons[0]
-    assert vip(lab, "node1", "monitor", **params).returncode == OCF_NOT_RUNNING  # a probe
+    # Malformed on every node: a probe says so too, as IPaddr2's ip_validate does; a
+    # prefix too long for the address's family only validate-all finds, which a probe skips.
+    probe = OCF_NOT_RUNNING if params.get("cidr_netmask") == "99" else OCF_ERR_CONFIGURED
+    assert vip(lab, "node1", "monitor", **params).returncode == probe
     assert not on_node(lab, "node1", V4)
 
 
-def test_address_without_a_single_covering_route_needs_nic(lab):
+def test_address_without_a_covering_route_fails_here_and_a_missing_nic_is_not_installed(lab):
     done = vip(lab, "node1", "validate-all", ip="192.0.2.10")
-    assert done.returncode == OCF_ERR_CONFIGURED
-    assert "no interface has a connected route covering the address" in exit_reasons(done.stderr)[0]
+    assert done.returncode == OCF_ERR_GENERIC  # IPaddr2's code: another node may have the route
+    assert "no connected route covers the address on this node" in exit_reasons(done.stderr)[0]
     missing = vip(lab, "node1", "start", ip=V4, nic="eth9")
     assert missing.returncode == 5  # OCF_ERR_INSTALLED: this node lacks it, others may not
     assert "interface eth9 (parameter nic) does not exist" in exit_reasons(missing.stderr)[0]
@@ -218,3 +223,115 @@ def test_under_pacemaker_clients_follow_a_move_and_a_power_loss(lab):
         pcs("resource", "delete", rsc, "--force")
         cluster.wait_for(lambda: not any(on_node(lab, n.name, address) for n in lab.nodes), 30,
                          f"{address} removed from every node once {rsc} is deleted")
+
+
+# -- where the address goes, as IPaddr2's findif finds it (pure, no lab) ------------------
+
+def _route(network, prefixlen, ifindex, prefsrc=None):
+    from pacemail.agents import rtnl
+    packed = socket.inet_aton(prefsrc) if prefsrc else None
+    return rtnl.Route(socket.AF_INET, socket.inet_aton(network), prefixlen, ifindex, packed)
+
+
+BASE_ROUTES = [_route("198.18.144.0", 24, 1, "198.18.144.1")]  # eth0's base address, as ocft sets it
+NAMES = {1: "eth0", 2: "eth1"}.get
+
+
+@pytest.mark.parametrize("address, nic, cidr, expected", [
+    ("198.18.144.2", None, None, (1, 24)),     # ocft "normal start"
+    ("198.18.144.2", 1, None, (1, 24)),        # "params with nic, no cidr_netmask"
+    ("198.18.144.2", None, 24, (1, 24)),       # "params with cidr_netmask"
+    ("198.18.144.2", None, 28, (1, 28)),       # "force cidr_netmask (base netmask < assigned)"
+    ("198.18.144.2", 2, 16, (2, 16)),          # "force to use the specified nic and cidr_netmask"
+    ("198.18.144.2", None, 16, None),          # "force cidr_netmask (base netmask > assigned)"
+    ("198.18.144.2", 2, None, None),           # "params with force nic"
+    ("198.18.120.1", None, None, None),        # "error params with wrong ip"
+])
+def test_interface_and_prefix_come_from_the_longest_covering_route(address, nic, cidr, expected):
+    from pacemail.agents.ocf import OCFError
+    from pacemail.agents.vip import choose
+    packed = socket.inet_aton(address)
+    if expected is None:
+        with pytest.raises(OCFError) as failed:
+            choose(BASE_ROUTES, packed, nic, cidr, NAMES)
+        assert failed.value.code == OCF_ERR_GENERIC  # this node's routes: another node may do
+        return
+    assert choose(BASE_ROUTES, packed, nic, cidr, NAMES)[:2] == expected
+
+
+def test_longest_route_wins_and_a_tie_between_interfaces_is_refused():
+    from pacemail.agents.ocf import OCFError
+    from pacemail.agents.vip import choose
+    packed = socket.inet_aton("198.18.144.2")
+    nested = [_route("198.18.0.0", 16, 1), _route("198.18.144.0", 24, 2)]
+    assert choose(nested, packed, None, None, NAMES)[:2] == (2, 24)
+    assert choose(nested, packed, 1, None, NAMES)[:2] == (1, 16)
+    tied = [_route("198.18.144.0", 24, 1), _route("198.18.144.0", 24, 2)]
+    with pytest.raises(OCFError) as failed:
+        choose(tied, packed, None, None, NAMES)
+    assert failed.value.code == OCF_ERR_GENERIC and "eth0, eth1" in failed.value.reason
+    assert choose(tied, packed, 2, None, NAMES)[:2] == (2, 24)
+
+
+def test_empty_broadcast_is_the_base_address_broadcast_else_derived_from_the_prefix():
+    from pacemail.agents import rtnl
+    from pacemail.agents.vip import broadcast_of, inherited_broadcast
+    base = rtnl.Address(socket.AF_INET, socket.inet_aton("198.18.144.1"), 24, 1, 0, "eth0",
+                        socket.inet_aton("198.18.144.255"))
+    assert inherited_broadcast(BASE_ROUTES[0], [base]) == "198.18.144.255"  # also for a /28
+    assert inherited_broadcast(_route("198.18.144.0", 24, 1), [base]) is None
+    assert inherited_broadcast(None, [base]) is None
+    packed = socket.inet_aton("198.18.144.2")
+    assert broadcast_of(packed, 16, None) == "198.18.255.255"
+    assert broadcast_of(packed, 24, "-") == "198.18.144.0"
+    assert broadcast_of(packed, 31, "+") is None
+
+
+def test_route_and_address_dumps_carry_prefsrc_and_broadcast():
+    import struct
+
+    from pacemail.agents import rtnl
+
+    def attr(kind, value):
+        return struct.pack("=HH", 4 + len(value), kind) + value + bytes(-len(value) % 4)
+    src, brd = socket.inet_aton("198.18.144.1"), socket.inet_aton("198.18.144.255")
+    route = rtnl.parse_route(
+        rtnl.RTMSG.pack(socket.AF_INET, 24, 0, 0, rtnl.RT_TABLE_MAIN, 2, 253, rtnl.RTN_UNICAST, 0)
+        + attr(rtnl.RTA_DST, socket.inet_aton("198.18.144.0")) + attr(rtnl.RTA_OIF, struct.pack("=i", 3))
+        + attr(rtnl.RTA_PREFSRC, src))
+    assert (route.prefixlen, route.ifindex, route.prefsrc) == (24, 3, src)
+    address = rtnl.parse_address(rtnl.IFADDRMSG.pack(socket.AF_INET, 24, 0, 0, 3)
+                                 + attr(rtnl.IFA_LOCAL, src) + attr(rtnl.IFA_BROADCAST, brd))
+    assert (address.address, address.broadcast) == (src, brd)
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("24", "24"), ("255.255.255.0", "24"), ("255.255.255.252", "30"), ("255.255.255.255", "32"),
+    ("255.0.255.0", None), ("0.0.0.0", None), ("0", None), ("129", None), ("24 dev lo", None),
+])
+def test_cidr_netmask_takes_a_length_or_a_netmask_as_ipaddr2_does(text, expected):
+    from pacemail.agents.vip import AGENT
+    values, problems = AGENT.parse_params({"ip": V4, "cidr_netmask": text})
+    if expected is None:
+        assert problems and problems[0].startswith("parameter cidr_netmask:")
+    else:
+        assert problems == [] and values["cidr_netmask"] == expected
+
+
+@pytest.mark.parametrize("values, expected", [
+    ({"nic": "eth0:web"}, ("eth0", "web")),
+    ({"nic": "eth0:web", "iflabel": "x1"}, ("eth0", "web")),   # nic's label wins, as in IPaddr2
+    ({"nic": "eth0", "iflabel": "x1"}, ("eth0", "x1")),
+    ({}, (None, None)),
+    ({"nic": "eth0:"}, "parameter nic:"),
+    ({"nic": "eth0:a:b"}, "parameter nic:"),
+])
+def test_nic_may_carry_the_label_as_ipaddr2_takes_it(values, expected):
+    from types import SimpleNamespace
+
+    from pacemail.agents.vip import AGENT, nic_and_label
+    typed, problems = AGENT.parse_params({"ip": V4, **values})
+    if isinstance(expected, str):
+        assert problems and problems[0].startswith(expected)
+    else:
+        assert problems == [] and nic_and_label(SimpleNamespace(params=typed)) == expected
