@@ -198,7 +198,7 @@ def probe(ctx, depth: int) -> None:
 
 # -- actions ------------------------------------------------------------------------
 
-@AGENT.action("monitor", timeout=20, interval=60, depth=0)
+@AGENT.action("monitor", timeout=30, interval=20, depth=0)
 def monitor(ctx) -> int:
     try:
         if _found(ctx) is None:
@@ -232,7 +232,7 @@ def _doveadm(ctx, *words) -> list[str]:
     return [ctx.params["doveadm"], "-c", config_file(ctx), *words]
 
 
-@AGENT.action("start", timeout=30)
+@AGENT.action("start", timeout=60)
 def start(ctx) -> int:
     import time
     from pacemail.proc import CommandError
@@ -270,7 +270,7 @@ def reload(ctx) -> int:
     return OCF_SUCCESS
 
 
-@AGENT.action("stop", timeout=30)
+@AGENT.action("stop", timeout=60)
 def stop(ctx) -> int:
     try:
         pids, top = pid_file(ctx), base_dir(ctx)

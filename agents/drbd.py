@@ -5,8 +5,9 @@ status RES --json`` per monitor; DRBD 8.4 (Debian 12's kernel module) from
 ``/proc/drbd`` (or ``drbdadm role/cstate/dstate`` where there is none). The
 promotion score follows the disk states (see :mod:`pacemail.agents.drbd_policy`)
 and is written with ``crm_attribute --promotion`` only when it changed (the
-last value is kept in /run). Promotion needs DRBD's quorum and the quorum
-guard's consent (:func:`pacemail.fencing.guard.may_take_over`).
+last value is kept in /run; :mod:`pacemail.pacemaker.attributes` is imported
+only then). Promotion needs DRBD's quorum and the quorum guard's consent
+(:func:`pacemail.fencing.guard.may_take_over`).
 
 Parameters keep ocf:linbit:drbd's names for what this agent does; LINBIT's
 other options (remove_master_score_if_peer_primary, unfence_if_all_uptodate,
@@ -239,11 +240,11 @@ def publish(ctx, state, force: bool = False) -> None:
     cached = _read(path)
     if not force and cached == text:
         return
-    argv = ["crm_attribute", "--promotion", "-l", "reboot"]
-    argv += ["-D"] if wanted is None else ["-v", text]
-    done = ctx.run(argv, timeout=10, check=False)
-    if done.returncode != 0:
-        ctx.log.error(f"could not set the promotion score to {text}: {_failure(done)}")
+    from pacemail.pacemaker.attributes import set_promotion
+
+    failure = set_promotion(wanted, run=ctx.run)
+    if failure:
+        ctx.log.error(f"could not set the promotion score to {text}: {failure}")
         return
     if cached != text:
         ctx.log.info(f"promotion score {text}" + (
@@ -253,7 +254,9 @@ def publish(ctx, state, force: bool = False) -> None:
 
 
 def _forget_score(ctx) -> None:
-    ctx.run(["crm_attribute", "--promotion", "-l", "reboot", "-D"], timeout=10, check=False)
+    from pacemail.pacemaker.attributes import set_promotion
+
+    set_promotion(None, run=ctx.run)
     try:
         os.unlink(_cache(ctx, "score"))
     except FileNotFoundError:

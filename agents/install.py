@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import importlib
+import importlib.util
 import os
 import sys
 import sysconfig
@@ -65,16 +66,14 @@ def script(comment: str, body: str, python: str | None = None) -> str:
     ``pacemail`` to core/ and its subpackages to the repository's folders).
     """
     import pacemail
-    import pacemail.agents
-    import pacemail.lab
 
     python = python or default_python()
     if not python.startswith("/") or any(c.isspace() for c in python):
         raise ValueError(f"interpreter path {python!r} cannot be used in a #! line")
     init = os.path.abspath(pacemail.__file__)
     locations = [os.path.dirname(init)]
-    for sub in (pacemail.agents, pacemail.lab):
-        for path in sub.__path__:
+    for name in pacemail.SUBPACKAGES:   # found, not imported
+        for path in importlib.util.find_spec(f"pacemail.{name}").submodule_search_locations:
             parent = os.path.dirname(os.path.abspath(path))
             if parent not in locations:
                 locations.append(parent)

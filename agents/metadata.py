@@ -23,7 +23,7 @@ def render_xml(agent) -> str:
         params.append(_parameter(p))
     actions = etree.SubElement(root, "actions")
     for action in agent.advertised():
-        for attrs in _action_entries(agent, action):
+        for attrs in action_entries(agent, action):
             etree.SubElement(actions, "action", attrs)
     # No encoding in the declaration and ASCII with character references:
     # crmsh parses the text as a str, which lxml refuses when it declares an
@@ -55,8 +55,9 @@ def _parameter(p):
     return element
 
 
-def _action_entries(agent, action) -> list[dict[str, str]]:
-    """One ``<action>`` per advertised operation; a promotable monitor has one per role."""
+def action_entries(agent, action) -> list[dict[str, str]]:
+    """One ``<action>`` per advertised operation; a promotable monitor has one per role.
+    The controller's operations come from here too: the agent is their one source."""
     attrs = {"name": action.name, "timeout": f"{action.timeout}s"}
     if action.depth is not None:
         attrs["depth"] = str(action.depth)
@@ -91,7 +92,7 @@ def render_markdown(agent) -> str:
     lines += ["## Actions", "", "| action | timeout | interval | role |",
               "| --- | --- | --- | --- |"]
     for action in agent.advertised():
-        for attrs in _action_entries(agent, action):
+        for attrs in action_entries(agent, action):
             lines.append(f"| {attrs['name']} | {attrs['timeout']} | "
                          f"{attrs.get('interval', '')} | {attrs.get('role', '')} |")
     return "\n".join(lines) + "\n"

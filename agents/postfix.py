@@ -178,7 +178,7 @@ def queue_writable(queue: str) -> None:
         raise OCFError(OCF_ERR_GENERIC, f"queue directory {queue} is not writable")
 
 
-@AGENT.action("monitor", timeout=20, interval=60, depth=0)
+@AGENT.action("monitor", timeout=30, interval=20, depth=0)
 def monitor(ctx) -> int:
     try:
         queue = queue_dir(ctx)
@@ -260,7 +260,7 @@ def _up(ctx, queue: str) -> str | None:
     return None
 
 
-@AGENT.action("start", timeout=30)
+@AGENT.action("start", timeout=60)
 def start(ctx) -> int:
     import time
     from pacemail.proc import CommandError
@@ -305,7 +305,7 @@ def _daemon_dir(ctx) -> str:
         return DEFAULT_DAEMON_DIR
 
 
-@AGENT.action("stop", timeout=30)
+@AGENT.action("stop", timeout=60)
 def stop(ctx) -> int:
     try:
         queue = queue_dir(ctx)

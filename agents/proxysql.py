@@ -184,7 +184,7 @@ def sql(ctx, where: str, statement: str, args=None) -> list[tuple]:
 
 # -- monitor -----------------------------------------------------------------------------------
 
-@AGENT.action("monitor", timeout=20, interval=10, depth=0)
+@AGENT.action("monitor", timeout=30, interval=20, depth=0)
 def monitor(ctx) -> int:
     if angel_pid(ctx) is None:
         if members(ctx):
@@ -240,7 +240,7 @@ def _admin_answers(ctx) -> str | None:
     return None
 
 
-@AGENT.action("start", timeout=30)
+@AGENT.action("start", timeout=60)
 def start(ctx) -> int:
     import time
     from pacemail.proc import CommandError
@@ -281,7 +281,7 @@ def _end(ctx, procs, why: str) -> None:
                        f"{describe(procs)}")
 
 
-@AGENT.action("stop", timeout=30)
+@AGENT.action("stop", timeout=60)
 def stop(ctx) -> int:
     from pacemail.agents.holders import wait_gone
     procs = members(ctx)

@@ -10,7 +10,6 @@ Run: .venv/bin/pacemail lab up --name bench && .venv/bin/python bench/apply_bulk
 
 from __future__ import annotations
 
-import functools
 import sys
 import time
 from pathlib import Path
@@ -18,9 +17,10 @@ from pathlib import Path
 import yaml
 from lxml import etree
 
-from pacemail.controller import apply, live, merge
+from pacemail.controller import apply, merge
 from pacemail.controller.cibxml import MARK
 from pacemail.controller.description import parse
+from pacemail.pacemaker import cib, resources
 
 TEMPLATE = Path(__file__).resolve().parent.parent / "cib-templates" / "mail-3node.yaml"
 PACEMAIL = str(Path(__file__).resolve().parent.parent / ".venv" / "bin" / "pacemail")
@@ -57,16 +57,16 @@ def clear(run) -> None:
 
 def settle(run) -> None:
     """Until the cluster has no transition in flight (both tools start from an idle cluster)."""
-    run(["crm_resource", "--wait", "--timeout", "300"], timeout=320)
+    resources.wait(300, run=run)
 
 
 def epoch(run) -> tuple[int, int]:
-    return merge.version(etree.fromstring(live.get_cib(run=run)))[:2]
+    return merge.version(etree.fromstring(cib.get(run=run)))[:2]
 
 
 def main(lab: str) -> None:
-    from pacemail.lab.nodes import node_run
-    run = functools.partial(node_run, lab, "node1")
+    from pacemail.lab.nodes import node_runner
+    run = node_runner(lab, "node1")
     d = parse(description_text(), "bulk.yaml").description
     run(["tee", "/tmp/bulk.crm"], input=crm_text(), timeout=10)
     run(["tee", "/tmp/bulk.yaml"], input=description_text(), timeout=10)

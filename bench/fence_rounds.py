@@ -15,8 +15,9 @@ import time
 
 from pacemail.drills import twonode
 from pacemail.lab import lifecycle
-from pacemail.lab.nodes import node_run
+from pacemail.lab.nodes import node_runner
 from pacemail.lab.topology import lock_name
+from pacemail.pacemaker import attributes
 from pacemail.runlock import hold
 
 
@@ -36,9 +37,8 @@ def bench(args) -> None:
         p = twonode.prepare(args.lab, secrets.token_urlsafe(18))
         print(twonode.race_note(p))
         if args.without_delay:
-            node_run(p.lab.name, "node1", ["crm_attribute", "--type", "crm_config", "--set-name",
-                                           "pm-cluster-options", "--name",
-                                           "priority-fencing-delay", "--delete"], timeout=30)
+            attributes.delete_property("priority-fencing-delay", set_name="pm-cluster-options",
+                                       run=node_runner(p.lab.name, "node1"))
             print("control: priority-fencing-delay deleted")
         results = twonode.rounds(twonode.place_stack(p), args.rounds)
     finally:

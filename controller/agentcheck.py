@@ -57,6 +57,12 @@ def _placed(p: Primitive, message: str) -> Problem:
     return Problem(Severity.ERROR, where, f"{detail} ({p.agent} parameter {param} of {p.name})")
 
 
+def default(agent: str, param: str):
+    """The default ``ocf:pacemail:<agent>`` declares for ``param``: a description's own
+    default for a key that becomes that parameter is read here, never copied."""
+    return next(p.default for p in _agent(agent).params if p.name == param)
+
+
 def _agent(name: str):
     if name not in NAMES:
         return None

@@ -3,7 +3,7 @@
 Epoch safety: the patch (``patch.py``) names the configuration version the plan
 was computed against (admin_epoch, epoch) and the ``num_updates`` read just
 before the push; the CIB manager refuses it once the live CIB has moved
-(``live.Conflict``). A status update in between (same epoch) only needs a fresh
+(``pacemail.pacemaker.cib.Conflict``). A status update in between (same epoch) only needs a fresh
 header and a new patch of the same plan. When the epoch moved, the plan is
 computed again against the new CIB: if it is the same list of changes (someone
 changed only what pacemail does not own, which the merge keeps), it is pushed
@@ -18,11 +18,12 @@ from dataclasses import dataclass
 
 from lxml import etree
 
-from pacemail.controller import live, merge, patch
+from pacemail.controller import merge, patch
 from pacemail.controller.build import SCHEMA
 from pacemail.controller.model import Description
 from pacemail.controller.plan import Plan, make_plan
-from pacemail.proc import run as local_run
+from pacemail.pacemaker import cib
+from pacemail.pacemaker.runner import Runner, local
 
 
 # Plans pushed in all when the epoch keeps moving; patches of one plan when only
@@ -39,7 +40,7 @@ class Outcome:
     replanned: bool = False      # the CIB moved after it was read and the plan was recomputed
 
 
-def plan_live(description: Description, *, run: live.Runner = local_run) -> Plan:
+def plan_live(description: Description, *, run: Runner = local) -> Plan:
     """The plan against the CIB the cluster (reached through ``run``) has now.
 
     Whether there is anything to do needs only the configuration, read after the
@@ -47,24 +48,24 @@ def plan_live(description: Description, *, run: live.Runner = local_run) -> Plan
     later push refuse, never let a stale one through); the whole CIB, status
     included for the impact, is read only when there is.
     """
-    header = live.cib_header(run=run)
-    configuration = etree.fromstring(live.get_configuration(run=run))
-    cib = etree.Element("cib", header)
-    cib.append(configuration)
-    etree.SubElement(cib, "status")
-    quick = make_plan(description, etree.tostring(cib), check=False)
+    header = cib.header(run=run)
+    configuration = etree.fromstring(cib.get("configuration", run=run))
+    skeleton = etree.Element("cib", header)
+    skeleton.append(configuration)
+    etree.SubElement(skeleton, "status")
+    quick = make_plan(description, etree.tostring(skeleton), check=False)
     if quick.ok and not quick.changes:
         return quick
-    return make_plan(description, live.get_cib(run=run))
+    return make_plan(description, cib.get(run=run))
 
 
 def apply(description: Description, *, allow_restart: bool = False,
-          run: live.Runner = local_run) -> Outcome:
+          run: Runner = local) -> Outcome:
     return push(plan_live(description, run=run), description, allow_restart=allow_restart, run=run)
 
 
 def push(plan: Plan, description: Description, *, allow_restart: bool = False,
-         run: live.Runner = local_run) -> Outcome:
+         run: Runner = local) -> Outcome:
     """Push ``plan`` (made earlier by :func:`plan_live`) if its base is still the live CIB."""
     refused = gate(plan, allow_restart)
     if refused or not plan.changes:
@@ -86,23 +87,23 @@ def push(plan: Plan, description: Description, *, allow_restart: bool = False,
                    replanned=True)
 
 
-def push_at_epoch(old: bytes, new: bytes, *, run: live.Runner = local_run) -> bool:
+def push_at_epoch(old: bytes, new: bytes, *, run: Runner = local) -> bool:
     """Push the change from CIB ``old`` to CIB ``new`` while the live configuration is still
     ``old``'s; False when the epoch moved (or the status kept moving)."""
     before, after = etree.fromstring(old), etree.fromstring(new)
     for _ in range(STATUS_ATTEMPTS):
-        header = live.cib_header(run=run)
+        header = cib.header(run=run)
         if merge.version(header)[:2] != merge.version(before)[:2]:
             return False
         try:
-            live.push_patch(patch.patchset(before, after, header), run=run)
+            cib.push_patch(patch.patchset(before, after, header), run=run)
             return True
-        except live.Conflict:
+        except cib.Conflict:
             continue
     return False
 
 
-def remove_owned(*, attempts: int = 10, run: live.Runner = local_run) -> bool:
+def remove_owned(*, attempts: int = 10, run: Runner = local) -> bool:
     """Remove every element pacemail owns (and nothing else), epoch-safe like an apply.
 
     The merge with an empty configuration drops exactly the owned elements; the
@@ -113,7 +114,7 @@ def remove_owned(*, attempts: int = 10, run: live.Runner = local_run) -> bool:
     for section in merge.SECTIONS:
         etree.SubElement(configuration, section)
     for _ in range(attempts):
-        current = live.get_cib(run=run)
+        current = cib.get(run=run)
         merged = merge.merge(etree.fromstring(current), empty)
         if not merged.edits or push_at_epoch(current, etree.tostring(merged.cib), run=run):
             return True

@@ -27,7 +27,7 @@ lower score or none, Outdated and Inconsistent none). The deletion is an epoch-g
 handler fencing again in between wins.
 
 Every node also keeps its own fence device secrets in place (the CIB holds
-only ``lrm://``; see :mod:`pacemail.fencing.cibsecrets`): :func:`record_secrets`
+only ``lrm://``; see :mod:`pacemail.controller.cibsecrets`): :func:`record_secrets`
 turns what a sync did into log lines, a problem logged once until it changes.
 """
 
@@ -41,8 +41,8 @@ from lxml import etree
 from pacemail.controller import cibxml, merge, stack
 from pacemail.controller.model import Description
 from pacemail.controller.plan import make_plan
-from pacemail.controller.status import Status
 from pacemail.fencing import constraint as fence
+from pacemail.pacemaker.status import Status
 
 UP_TO_DATE_SCORE = 1000
 STACK_PROMOTED = cibxml.owned_id(stack.DRBD)    # the mail stack is where DRBD is Promoted,

@@ -9,6 +9,7 @@ defines (cluster options, meta attributes, operation names) are written as in
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from dataclasses import dataclass, replace
@@ -16,6 +17,8 @@ from pathlib import Path
 
 from yaml.nodes import MappingNode
 
+from pacemail.agents import dovecot as dovecot_agent
+from pacemail.agents import postfix as postfix_agent
 from pacemail.controller import agentcheck, cibxml, fencecheck, fencerace, ids, stack, values
 from pacemail.controller.build import build_cib
 from pacemail.controller.extra import ExtraSections
@@ -314,7 +317,7 @@ class _Schema(ExtraSections, OperationsSection):
         if "dovecot" in s:
             dn = s.node("dovecot")
             dovecot = self.dovecot(dn, s.path("dovecot")) if not _is_null(dn) else \
-                Dovecot("/etc/dovecot/dovecot.conf", (), (), r.location(dn, s.path("dovecot")))
+                Dovecot(dovecot_agent.DEFAULT_CONFIG, (), (), r.location(dn, s.path("dovecot")))
         proxysql = s.get("proxysql", self.proxysql)
         return postfix, dovecot, proxysql
 
@@ -333,7 +336,8 @@ class _Schema(ExtraSections, OperationsSection):
             if s is None:
                 continue
             name = s.get("name", r.string, "main", pattern=NAME, expected=NAME_TEXT)
-            config_dir = s.get("config_dir", r.string, "/etc/postfix", check=values.path)
+            config_dir = s.get("config_dir", r.string, postfix_agent.DEFAULT_CONFIG_DIR,
+                               check=values.path)
             vips = s.get("vips", self.names, ())
             params = self.service_params(s, ("config_dir",))
             if name is None or config_dir is None or vips is None or params is None:
@@ -352,7 +356,8 @@ class _Schema(ExtraSections, OperationsSection):
         s = r.mapping(node, path, ("config_file", "vips", "params"))
         if s is None:
             return None
-        config_file = s.get("config_file", r.string, "/etc/dovecot/dovecot.conf", check=values.path)
+        config_file = s.get("config_file", r.string, dovecot_agent.DEFAULT_CONFIG,
+                            check=values.path)
         vips = s.get("vips", self.names, ())
         params = self.service_params(s, ("config_file",))
         if config_file is None or vips is None or params is None:
@@ -366,10 +371,11 @@ class _Schema(ExtraSections, OperationsSection):
         if s is None:
             return None
         vip = s.get("vip", self.vip, name="proxysql")
-        config = s.get("config", r.string, "/etc/proxysql.cnf", check=values.path)
-        datadir = s.get("datadir", r.string, "/var/lib/proxysql", check=values.path)
-        admin_port = s.get("admin_port", r.integer, 6032, low=1, high=65535)
-        proxy_port = s.get("proxy_port", r.integer, 6033, low=1, high=65535)
+        default = functools.partial(agentcheck.default, "proxysql")
+        config = s.get("config", r.string, default("config"), check=values.path)
+        datadir = s.get("datadir", r.string, default("datadir"), check=values.path)
+        admin_port = s.get("admin_port", r.integer, int(default("admin_port")), low=1, high=65535)
+        proxy_port = s.get("proxy_port", r.integer, int(default("proxy_port")), low=1, high=65535)
         params = self.service_params(s, ("config", "datadir", "admin_port", "proxy_port"))
         if None in (vip, config, datadir, admin_port, proxy_port, params):
             return None

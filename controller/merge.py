@@ -54,7 +54,7 @@ class Merged:
 
 
 def version(cib: etree._Element | dict[str, str]) -> Version:
-    """The version of a CIB (or of the ``<cib>`` attributes ``live.cib_header`` gives)."""
+    """The version of a CIB (or of the ``<cib>`` attributes ``pacemaker.cib.header`` gives)."""
     return tuple(int(cib.get(a, "0")) for a in VERSION)  # type: ignore[return-value]
 
 

@@ -15,10 +15,12 @@ from dataclasses import dataclass, field
 
 from lxml import etree
 
-from pacemail.controller import cibxml, fencerace, live, merge
+from pacemail.controller import cibxml, fencerace, merge
 from pacemail.controller.build import build_cib
 from pacemail.controller.model import Description
 from pacemail.controller.problems import Location, Problem, Severity, errors
+from pacemail.pacemaker.simulate import Action, transition
+from pacemail.pacemaker.verify import verify
 
 # section of the configuration -> the kind a change is listed under
 KINDS = {"resources": "resources", "constraints": "constraints", "fencing-topology": "fencing",
@@ -87,8 +89,8 @@ def make_plan(description: Description, live_cib: bytes, *, check: bool = True) 
     impact: tuple[Impact, ...] = ()
     if changes and check:
         with ThreadPoolExecutor(max_workers=1) as pool:   # crm_simulate beside crm_verify
-            simulated = pool.submit(live.transition, merged_xml)
-            verification = live.verify(merged_xml)
+            simulated = pool.submit(transition, merged_xml)
+            verification = verify(merged_xml)
         problems += [Problem(Severity.ERROR, MERGED, e) for e in verification.errors]
         problems += [Problem(Severity.WARNING, MERGED, w) for w in verification.warnings]
         if verification.ok:
@@ -175,12 +177,12 @@ def _unknown_nodes(description: Description, cib: etree._Element) -> list[Proble
 
 # -- impact ---------------------------------------------------------------------
 
-def _impact(live_cib: bytes, then: tuple[live.Action, ...]) -> tuple[Impact, ...]:
+def _impact(live_cib: bytes, then: tuple[Action, ...]) -> tuple[Impact, ...]:
     """Actions the merged CIB causes that the live one would not, per resource; the live CIB's
     transition is computed only when the merged one starts, stops, promotes or demotes anything."""
     if not any(a.op in EFFECTS for a in then):
         return ()
-    now = set(live.transition(live_cib))
+    now = set(transition(live_cib))
     extra = [a for a in then if a not in now]
     out = []
     for resource in dict.fromkeys(a.resource for a in extra if a.resource):

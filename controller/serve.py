@@ -6,7 +6,7 @@ pacemaker down) is logged and retried with a doubling pause up to
 ``MAX_BACKOFF``; the loop never ends on an error. Each cycle first syncs this
 node's fence device secrets (local files; no cluster needed). ``/metrics`` serves the
 Prometheus text, ``/healthz`` 200 after a good cycle and 503 otherwise, from
-a thread of :mod:`http.server`.
+a thread of :mod:`http.server`; :func:`unit` is the systemd unit that runs the daemon.
 """
 
 from __future__ import annotations
@@ -20,24 +20,25 @@ from pathlib import Path
 
 from lxml import etree
 
-from pacemail.controller import apply, daemon, live, merge, status
-from pacemail.fencing import cibsecrets
-from pacemail.proc import run as local_run
+from pacemail.controller import apply, cibsecrets, daemon, merge
+from pacemail.pacemaker import cib, nodes, status
+from pacemail.pacemaker.runner import Runner, local
 
 MAX_BACKOFF = 60.0
+UNIT = Path(__file__).resolve().parent / "pacemail-controller.service"
 log = logging.getLogger("pacemail.controller")
 
 
-def read(state: daemon.State, *, run: live.Runner = local_run) -> daemon.Reading:
-    header = live.cib_header(run=run)
-    node_id = live.local_node_id(run=run)
+def read(state: daemon.State, *, run: Runner = local) -> daemon.Reading:
+    header = cib.header(run=run)
+    node_id = nodes.local_id(run=run)
     now = status.read(run=run)
-    cib = live.get_cib(run=run) if daemon.needs_cib(state, header, node_id) else None
-    return daemon.Reading(header, node_id, now, cib)
+    whole = cib.get(run=run) if daemon.needs_cib(state, header, node_id) else None
+    return daemon.Reading(header, node_id, now, whole)
 
 
 def execute(action: daemon.Action, config: daemon.Config, *,
-            run: live.Runner = local_run) -> daemon.Result:
+            run: Runner = local) -> daemon.Result:
     try:
         if isinstance(action, daemon.Repair):
             outcome = apply.apply(config.description, allow_restart=config.allow_restart, run=run)
@@ -49,7 +50,7 @@ def execute(action: daemon.Action, config: daemon.Config, *,
         return daemon.Result(action, False, f"{type(exc).__name__}: {exc}")
 
 
-def clear_fence(action: daemon.ClearFence, *, run: live.Runner = local_run) -> tuple[bool, str]:
+def clear_fence(action: daemon.ClearFence, *, run: Runner = local) -> tuple[bool, str]:
     """Remove the constraint from the CIB it was judged on, only while that is still current."""
     old = etree.fromstring(action.cib)
     new = copy.deepcopy(old)
@@ -65,7 +66,7 @@ def clear_fence(action: daemon.ClearFence, *, run: live.Runner = local_run) -> t
 class Daemon:
     """The loop; ``state`` is replaced (never mutated) so the HTTP thread reads a whole one."""
 
-    def __init__(self, config: daemon.Config, interval: float, run: live.Runner = local_run,
+    def __init__(self, config: daemon.Config, interval: float, run: Runner = local,
                  secrets_dir: Path = cibsecrets.SECRETS_DIR):
         self.config, self.interval, self.run = config, interval, run
         self.secrets_dir = secrets_dir
@@ -130,3 +131,9 @@ def serve_http(d: Daemon, host: str, port: int) -> ThreadingHTTPServer:
     server = ThreadingHTTPServer((host, port), Handler)
     threading.Thread(target=server.serve_forever, name="pacemail-http", daemon=True).start()
     return server
+
+
+def unit(executable: Path, description: Path) -> str:
+    """The systemd unit that runs ``EXECUTABLE controller run --description DESCRIPTION``."""
+    return UNIT.read_text().replace("@PACEMAIL@", str(executable)).replace(
+        "@DESCRIPTION@", str(description))

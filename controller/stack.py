@@ -10,6 +10,7 @@ become stonith primitives. The ``extra:`` records follow unchanged.
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 
 from pacemail.controller.model import (
@@ -24,19 +25,27 @@ PREFERENCE_SCORE = 100
 # /var/lib/pacemaker/lrm/secrets/<resource>/<parameter> on each node.
 SECRET_VALUE = "lrm://"
 
-DRBD_OPS = (
-    Op("start", "0s", "240s"), Op("stop", "0s", "100s"),
-    Op("promote", "0s", "90s"), Op("demote", "0s", "90s"), Op("notify", "0s", "90s"),
-    Op("monitor", "29s", "20s", role="Promoted"),
-    Op("monitor", "31s", "20s", role="Unpromoted"),
-)
-MOUNT_OPS = (Op("start", "0s", "60s"), Op("stop", "0s", "60s"), Op("monitor", "20s", "40s"))
-VIP_OPS = (Op("start", "0s", "20s"), Op("stop", "0s", "20s"), Op("monitor", "10s", "20s"))
-SERVICE_OPS = (Op("start", "0s", "60s"), Op("stop", "0s", "60s"), Op("monitor", "20s", "30s"))
+# The operations the mail stack's primitives get, in this order.
+OPERATIONS = ("start", "stop", "promote", "demote", "notify", "monitor")
 FENCE_OPS = (Op("monitor", "60s", "20s"),)
+
+
+def agent_ops(name: str) -> tuple[Op, ...]:
+    """The operations ``ocf:pacemail:<name>`` advertises in its meta-data, with their
+    timeouts and intervals: the agent's declaration is their one source."""
+    from pacemail.agents import metadata
+
+    agent = importlib.import_module(f"pacemail.agents.{name}").AGENT
+    entries = [e for op in OPERATIONS if op in agent.actions
+               for e in metadata.action_entries(agent, agent.actions[op])]
+    return tuple(Op(e["name"], e.get("interval", "0s"), e["timeout"], e.get("role"))
+                 for e in entries)
+
+
 # What ``operations:`` in a description can override, by part.
-DEFAULT_OPS = {"drbd": DRBD_OPS, "mount": MOUNT_OPS, "vip": VIP_OPS, "postfix": SERVICE_OPS,
-               "dovecot": SERVICE_OPS, "proxysql": SERVICE_OPS, "stonith": FENCE_OPS}
+DEFAULT_OPS = {**{part: agent_ops(part) for part in
+                  ("drbd", "mount", "vip", "postfix", "dovecot", "proxysql")},
+               "stonith": FENCE_OPS}
 
 # Agent parameter -> the description key it comes from, where the names differ.
 MOUNT_KEYS = {"directory": "mount_point", "options": "mount_options"}

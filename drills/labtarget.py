@@ -14,9 +14,10 @@ from pacemail.drills import events, why
 from pacemail.drills.sampler import Sampler
 from pacemail.drills.standin import Stack
 from pacemail.lab import cluster, net, power, state, switchd
-from pacemail.lab.nodes import NodeDown, node_run
+from pacemail.lab.nodes import NodeDown, node_run, node_runner
 from pacemail.lab.provision import DRBD_RESOURCE
 from pacemail.lab.topology import Lab
+from pacemail.pacemaker import attributes
 from pacemail.proc import CommandError
 
 TIMEOUT_S = 30.0
@@ -94,11 +95,8 @@ class LabTarget:
         the cluster decided since ``since`` (fencing and its reasons, failed operations)."""
         up = [n.name for n in self.lab.nodes if power.is_on(self.lab, n)]
         logged = events.decisions(events.log_lines(self.lab.nodes), since) if since else []
-        return why.explain(self._stdout, up, DRBD_RESOURCE) + [f"log: {x}" for x in logged]
-
-    def _stdout(self, node: str, argv: list[str]) -> str | None:
-        done = node_run(self.lab.name, node, argv, timeout=TIMEOUT_S, check=False)
-        return done.stdout if done.returncode == 0 else None
+        return (why.explain(lambda node: node_runner(self.lab.name, node), up, DRBD_RESOURCE)
+                + [f"log: {x}" for x in logged])
 
     def restore(self) -> list[str]:
         return restore(self.lab)
@@ -151,8 +149,7 @@ def _isolate(lab: Lab, node: str) -> None:
 
 def _standby(lab: Lab, node: str, on: bool = True) -> None:
     other = next(n.name for n in lab.nodes if n.name != node and power.is_on(lab, n))
-    node_run(lab.name, other, ["crm_attribute", "--type", "nodes", "--node", node, "--name",
-                               "standby", "--update", "on" if on else "off"], timeout=TIMEOUT_S)
+    attributes.set_standby(node, on, run=node_runner(lab.name, other), timeout=TIMEOUT_S)
 
 
 def inject(lab: Lab, fault: str, node: str) -> None:
@@ -183,10 +180,7 @@ def restore(lab: Lab) -> list[str]:
     up = [n.name for n in lab.nodes if power.is_on(lab, n)]
     for node in lab.nodes:
         try:
-            out = node_run(lab.name, up[0], ["crm_attribute", "--type", "nodes", "--node",
-                                             node.name, "--name", "standby", "--query",
-                                             "--quiet"], timeout=TIMEOUT_S, check=False).stdout
-            if out.strip() == "on":
+            if attributes.standby(node.name, run=node_runner(lab.name, up[0]), timeout=TIMEOUT_S):
                 _standby(lab, node.name, on=False)
                 done.append(f"took {node.name} out of standby")
         except (CommandError, NodeDown, IndexError):

@@ -5,7 +5,7 @@ Real postfix and dovecot, run by the resource-agents shell agents
 the shared mail volume (ocf:pacemail:mount at /srv/mail) and the VIP
 (ocf:pacemail:vip), like the template's tree: a failed postfix restarts
 alone. Postfix and dovecot run with the configuration ``lab up`` writes
-(:mod:`pacemail.lab.mailconf`), like pacemail's own stack.
+(:mod:`pacemail.drillmail`), like pacemail's own stack.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pacemail.controller.description import NO_FAILBACK_STICKINESS
+from pacemail.drillmail import MAIL_ROOT
 from pacemail.lab import state
-from pacemail.lab.mailconf import MAIL_ROOT
 from pacemail.lab.nodes import node_run
 from pacemail.lab.topology import Lab
 

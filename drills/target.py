@@ -8,14 +8,13 @@ placed if it is not there yet.
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pacemail.drills import standin
 from pacemail.drills.labtarget import LabTarget
 from pacemail.lab import cluster, proxysql, state
-from pacemail.lab.nodes import node_run
+from pacemail.lab.nodes import node_runner
 
 if TYPE_CHECKING:
     from pacemail.controller.model import Description
@@ -77,7 +76,7 @@ def pacemail_target(lab_name: str, d: Description) -> LabTarget:
     from pacemail.controller import apply
 
     lab = state.load(lab_name)
-    outcome = apply.apply(d, allow_restart=True, run=functools.partial(node_run, lab.name, "node1"))
+    outcome = apply.apply(d, allow_restart=True, run=node_runner(lab.name, "node1"))
     if outcome.refused:
         raise RuntimeError(f"pacemail apply refused: {outcome.refused}")
     return LabTarget(lab, standin.Stack(d.vips[0].address, stack_ids(d), "pacemail"),

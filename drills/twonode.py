@@ -15,7 +15,6 @@ succeeds only if Pacemaker read the secret. :func:`rounds` cuts the link
 
 from __future__ import annotations
 
-import functools
 import os
 import sys
 import time
@@ -31,8 +30,9 @@ from pacemail.drills.labtarget import LabTarget
 from pacemail.drills.scenarios import SCENARIOS
 from pacemail.lab import cluster, lifecycle
 from pacemail.lab.fence_agent import PASSWORD_FILE
-from pacemail.lab.nodes import node_run
+from pacemail.lab.nodes import node_run, node_runner
 from pacemail.lab.topology import Lab
+from pacemail.pacemaker import resources
 
 PACEMAIL = str(Path(sys.executable).parent / "pacemail")
 SECRET_FILE = "fence-password"   # in the lab's directory: the description's secret source
@@ -90,7 +90,7 @@ def prepare(name: str, secret: str) -> Prepared:
         node_run(lab.name, node.name, [PACEMAIL, "fencing", "secrets", str(path)], timeout=60)
     plan = node_run(lab.name, "node1", [PACEMAIL, "plan", str(path)], timeout=120, check=False)
     outcome = apply.apply(parsed.description, allow_restart=True,
-                          run=functools.partial(node_run, lab.name, "node1"))
+                          run=node_runner(lab.name, "node1"))
     if outcome.refused:
         raise RuntimeError(f"pacemail apply refused: {outcome.refused}")
     return Prepared(lab, parsed.description, path, plan.stdout + plan.stderr)
@@ -107,7 +107,7 @@ def settled_standin(lab: Lab) -> LabTarget:
     postfix = f"{standin.GROUP}-postfix"
     cluster.wait_for(lambda: cluster.crm_view(lab.name, "node1").resources.get(postfix),
                      90, "the stand-in's postfix running")
-    node_run(lab.name, "node1", ["crm_resource", "--cleanup"], timeout=60)
+    resources.cleanup(run=node_runner(lab.name, "node1"))
     return t
 
 
@@ -116,9 +116,7 @@ def place_stack(p: Prepared) -> LabTarget:
     t = settled_standin(p.lab)
     priority = str(p.description.placement.priority)
     for rid in (standin.GROUP, f"{standin.GROUP}-postfix", f"{standin.GROUP}-dovecot"):
-        node_run(p.lab.name, "node1", ["crm_resource", "--resource", rid, "--meta",
-                                       "--set-parameter", "priority", "--parameter-value",
-                                       priority], timeout=30)
+        resources.set_meta(rid, "priority", priority, run=node_runner(p.lab.name, "node1"))
     # Read the placement only once the cleanup's probes and the meta changes have
     # run their transitions (CI once saw the stand-in counted where it then was not).
     cluster.settle(p.lab.name, "node1", 120)
@@ -158,13 +156,13 @@ def _stack_away_from_dc(lab: Lab) -> str:
     if away(view):
         return view.dc
     other = next(n.name for n in lab.nodes if n.name != view.dc)
-    crm = functools.partial(node_run, lab.name, "node1", timeout=30)
-    crm(["crm_resource", "--resource", standin.GROUP, "--move", "--node", other])
+    run = node_runner(lab.name, "node1")
+    resources.move(standin.GROUP, other, run=run)
     try:
         cluster.wait_for(lambda: cluster.crm_view(lab.name, "node1").resources.get(postfix)
                          == [other], 90, f"the stand-in moved to {other}")
     finally:
-        crm(["crm_resource", "--resource", standin.GROUP, "--clear"])
+        resources.clear(standin.GROUP, run=run)
     cluster.settle(lab.name, "node1", 120)
     view = cluster.crm_view(lab.name, "node1")
     if not away(view):

@@ -20,6 +20,7 @@ clock with each node's offset measured by the sampler's stream.
 
 from __future__ import annotations
 
+import functools
 import re
 import time
 import uuid
@@ -28,6 +29,8 @@ from dataclasses import dataclass, field
 from pacemail.drills import events, vmsampler, why
 from pacemail.drills.labtarget import Timeouts
 from pacemail.drills.standin import Stack
+from pacemail.pacemaker import attributes, status
+from pacemail.pacemaker.runner import Runner
 from pacemail.proc import CommandError
 from pacemail.vms import guests, netns
 
@@ -63,15 +66,6 @@ def private_mac(domiflist: str, management_macs: set[str] = frozenset()) -> str 
     macs = re.findall(r"([0-9a-f]{2}(?::[0-9a-f]{2}){5})", domiflist, re.I)
     rest = [m for m in macs if m not in management_macs] if management_macs else macs[1:]
     return rest[0] if rest else None
-
-
-def crm_online(crm_mon: str) -> set[str]:
-    """Nodes ``crm_mon -1`` lists as online (``Online: [ node1 node2 ]`` or ``* Online: [...]``)."""
-    for line in crm_mon.splitlines():
-        found = re.search(r"Online:\s*\[([^\]]*)\]", line)
-        if found and "OFFLINE" not in line:
-            return set(found[1].split())
-    return set()
 
 
 def redundant(drbd_states: dict[str, dict]) -> bool:
@@ -160,8 +154,7 @@ class VagrantTarget:
             self._cut[node] = mac
         elif fault == "standby":
             other = next(n for n in self.running() if n != node)
-            self.on(other, "crm_attribute", "--type", "nodes", "--node", node, "--name",
-                    "standby", "--update", "on")
+            attributes.set_standby(node, True, run=runner(other), timeout=SSH_S)
         elif fault.startswith("kill:"):
             self.on(node, "pkill", "-KILL", "-x", fault.split(":", 1)[1])
         else:
@@ -186,11 +179,8 @@ class VagrantTarget:
             if asker is None:
                 break
             try:
-                out = self.on(asker, "crm_attribute", "--type", "nodes", "--node", node,
-                              "--name", "standby", "--query", "--quiet", check=False)
-                if out.strip() == "on":
-                    self.on(asker, "crm_attribute", "--type", "nodes", "--node", node,
-                            "--name", "standby", "--update", "off")
+                if attributes.standby(node, run=runner(asker), timeout=SSH_S):
+                    attributes.set_standby(node, False, run=runner(asker), timeout=SSH_S)
                     done.append(f"took {node} out of standby")
             except CommandError:
                 continue
@@ -228,9 +218,10 @@ class VagrantTarget:
         if asker is None:
             return False
         try:
-            return crm_online(self.on(asker, "crm_mon", "-1", timeout=60)) >= set(self.nodes)
-        except CommandError:
+            now = status.read(run=runner(asker), timeout=60)
+        except (CommandError, SyntaxError):
             return False
+        return {n.name for n in now.nodes if n.online} >= set(self.nodes)
 
     # -- logs -------------------------------------------------------------------------
     def _log_lines(self, node: str, pattern: str) -> list[str]:
@@ -276,15 +267,8 @@ class VagrantTarget:
         logs = {node: self._log_lines(node, events.DECISIONS_GREP)
                 for node in (running if since else ())}
         earliest = since - max((abs(self._offset(n)) for n in logs), default=0.0) if since else 0
-        return (why.explain(self._stdout, running, self.drbd_resource)
+        return (why.explain(runner, running, self.drbd_resource)
                 + [f"log: {x}" for x in events.decisions(logs, earliest)])
-
-    def _stdout(self, node: str, argv: list[str]) -> str | None:
-        try:
-            done = guests.guest(node, argv, timeout=SSH_S, check=False)
-        except CommandError:
-            return None
-        return done.stdout if done.returncode == 0 else None
 
     def write_marker(self, node: str) -> str:
         """A file written and synced on the active node's mail volume before the fault."""
@@ -301,6 +285,11 @@ class VagrantTarget:
             return found
         except CommandError:
             return False
+
+
+def runner(node: str) -> Runner:
+    """ssh to ``node``: how pacemail.pacemaker's calls reach a VM."""
+    return functools.partial(guests.guest, node)
 
 
 def stream_argv(node: str, argv: list[str]) -> list[str]:

@@ -2,48 +2,63 @@
 
 One reading for every target (the lab's nodes, the VMs): the scheduler's
 promotion and placement scores, failed actions with their fail counts, bans and
-fence constraints, and DRBD on every node. ``run(node, argv)`` runs a tool on
-a node and gives its stdout, or None when the node could not answer.
+fence constraints, and DRBD on every node. ``runner(node)`` is the
+:class:`~pacemail.pacemaker.runner.Runner` that runs a tool on a node; a node
+whose tools fail (CommandError) does not answer.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-Run = Callable[[str, list[str]], str | None]
+from lxml import etree
+
+from pacemail.pacemaker import cib, simulate, status
+from pacemail.pacemaker.runner import Runner
+from pacemail.proc import CommandError
+
+TIMEOUT = 60.0
 
 
-def explain(run: Run, nodes: list[str], drbd_resource: str) -> list[str]:
+def explain(runner: Callable[[str], Runner], nodes: list[str], drbd_resource: str) -> list[str]:
     """Each line prefixed with where it comes from; the cluster's view from the first node
     that answers."""
     for node in nodes:
-        scores = run(node, ["crm_simulate", "--live-check", "--show-scores"])
-        if scores:
-            break
+        try:
+            scores = simulate.live_scores(run=runner(node), timeout=TIMEOUT)
+        except CommandError:
+            continue
+        break
     else:
         return ["no node answers" if nodes else "no node is on"]
-    out = [f"score: {line.strip()}" for line in scores.splitlines()
+    out = [f"score: {line}" for line in scores
            if "promotion score" in line or (" pm-mount " in f" {line} " and "allocation" in line)]
-    mon = run(node, ["crm_mon", "-1", "--include=failcounts,failures",
-                     "--exclude=summary,nodes,resources"]) or ""
-    out += [f"crm_mon: {line.strip()}" for line in mon.splitlines() if line.strip()]
-    constraints = run(node, ["cibadmin", "--query", "--scope", "constraints"])
-    out += [f"constraint: {line}" for line in hard_locations(constraints or "<constraints/>")]
+    run = runner(node)
+    try:
+        out += [f"crm_mon: {line}" for line in status.failures_text(run=run, timeout=TIMEOUT)]
+    except CommandError:
+        pass
+    try:
+        constraints = cib.get("constraints", run=run, timeout=TIMEOUT)
+    except CommandError:
+        constraints = b"<constraints/>"
+    out += [f"constraint: {line}" for line in hard_locations(constraints)]
     for each in nodes:
-        drbd = run(each, ["drbdadm", "status", drbd_resource])
-        if drbd:
-            out.append(f"drbd on {each}: {' '.join(drbd.split())}")
+        try:
+            drbd = runner(each)(["drbdadm", "status", drbd_resource], timeout=TIMEOUT)
+        except CommandError:
+            continue
+        if drbd.stdout.strip():
+            out.append(f"drbd on {each}: {' '.join(drbd.stdout.split())}")
     return out
 
 
-def hard_locations(constraints: str) -> list[str]:
+def hard_locations(constraints: bytes) -> list[str]:
     """The location constraints with an INFINITY score, on the constraint or in its rules
     (bans, ``cli-prefer-*``, DRBD fence constraints), but not pacemail's own ``-avoids-``
     ones, which only say where a resource can never run."""
-    from lxml import etree   # a FAIL's path only
-
     try:
-        root = etree.fromstring(constraints.encode())
+        root = etree.fromstring(constraints)
     except etree.XMLSyntaxError as exc:
         return [f"unreadable constraints ({exc})"]
     out = []

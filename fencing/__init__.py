@@ -1,1 +1,1 @@
-"""Quorum guard, DRBD fence-peer/unfence-peer handlers, STONITH configuration."""
+"""Quorum guard, DRBD fence-peer/unfence-peer handlers and the constraint they place."""

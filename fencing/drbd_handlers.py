@@ -30,13 +30,15 @@ code  when                                                                 LINBI
       ``--stonith`` (stonith_admin) or Pacemaker shows it clean offline
 ====  ===================================================================  =========================
 
-Quorum: corosync's (:mod:`pacemail.fencing.quorum`). With ``CIB_file`` set
+Quorum: corosync's (:mod:`pacemail.pacemaker.quorum`). With ``CIB_file`` set
 (offline, like every Pacemaker tool) the file is the whole cluster: quorum
 and node states come from it through crm_mon.
 
 Every CIB change is one element (``--create``, element-scoped ``--replace``,
 ``--delete``), made under a node-wide lock, retried within a time bound;
-a failure is logged to syslog and stderr and ends in exit code 1.
+a failure is logged to syslog and stderr and ends in exit code 1. The log is
+the caller's (the command line passes the agents' syslog and stderr log): any
+object with ``info``, ``warning`` and ``error`` does.
 """
 
 from __future__ import annotations
@@ -45,17 +47,26 @@ import os
 import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
+from typing import Protocol
 
-from pacemail.agents.ocf import Log
-from pacemail.controller import live
-from pacemail.fencing import constraint, lock, quorum
+from pacemail.fencing import constraint, lock
 from pacemail.fencing.guard import PacemakerView, pacemaker_view
 from pacemail.fencing.constraint import Fence
 from pacemail.fencing.handler_env import HandlerEnv
-from pacemail.fencing.quorum import Member, QuorumState
+from pacemail.pacemaker import cib, nodes, quorum
+from pacemail.pacemaker import fencing as stonith
+from pacemail.pacemaker.quorum import Member, QuorumState
 from pacemail.proc import CommandError
 
 GENERIC, PEER_OUTDATED, PEER_UNREACHABLE, OUTDATE_YOURSELF, PEER_STONITHED = 1, 4, 5, 6, 7
+
+
+class Log(Protocol):
+    """Where a handler reports (the command line gives it the agents' syslog and stderr log)."""
+
+    def info(self, msg: str) -> None: ...
+    def warning(self, msg: str) -> None: ...
+    def error(self, msg: str) -> None: ...
 
 
 class HandlerError(Exception):
@@ -184,7 +195,7 @@ def _settled_view(env: HandlerEnv, opts: Options, log: Log,
             return view, set()
         left = deadline - time.monotonic()
         silent = {p for p in shown
-                  if not live.controller_reachable(p, timeout=max(1.0, min(5.0, left)))}
+                  if not nodes.controller_reachable(p, timeout=max(1.0, min(5.0, left)))}
         if not silent:
             return view, set()
         if time.monotonic() >= deadline:
@@ -220,7 +231,7 @@ def _stonith_lost_peers(env: HandlerEnv, view: PacemakerView, silent: set[str],
             continue
         log.warning(f"asking Pacemaker to {opts.stonith_action} lost peer {peer}")
         try:
-            live.fence_node(peer, action=opts.stonith_action, timeout=opts.stonith_timeout)
+            stonith.fence(peer, action=opts.stonith_action, timeout=opts.stonith_timeout)
         except CommandError as exc:
             log.error(f"fencing {peer} not confirmed: {exc}")
             continue
@@ -234,9 +245,9 @@ def _place(env: HandlerEnv, opts: Options) -> Fence:
     clone = _clone(env.resource, opts)
     wanted = Fence(env.resource, clone, frozenset(env.allowed))
     path = constraint.xpath(env.resource, clone)
-    existing = live.cib_element(path, timeout=_step(opts))
+    existing = cib.element(path, timeout=_step(opts))
     if existing is None:
-        if live.cib_create("constraints", wanted.xml(), timeout=_step(opts)):
+        if cib.create("constraints", wanted.xml(), timeout=_step(opts)):
             return wanted
         raise Retry(f"{path} was created by someone else meanwhile")
     have = constraint.parse(env.resource, existing.decode("utf-8", "surrogateescape"))
@@ -245,7 +256,7 @@ def _place(env: HandlerEnv, opts: Options) -> Fence:
     if have.rejects(env.me) or have.allowed == wanted.allowed:
         return have
     narrower = Fence(env.resource, clone, have.allowed & wanted.allowed)  # keeps env.me
-    live.cib_replace(path, narrower.xml(), timeout=_step(opts))
+    cib.replace(path, narrower.xml(), timeout=_step(opts))
     return narrower
 
 
@@ -253,10 +264,10 @@ def _remove(resource: str, opts: Options) -> str | None:
     """Delete the constraint, check it is gone; its id, or None when there was none."""
     clone = _clone(resource, opts)
     path = constraint.xpath(resource, clone)
-    if live.cib_element(path, timeout=_step(opts)) is None:
+    if cib.element(path, timeout=_step(opts)) is None:
         return None
-    live.cib_delete(path, timeout=_step(opts))
-    if live.cib_element(path, timeout=_step(opts)) is not None:
+    cib.delete(path, timeout=_step(opts))
+    if cib.element(path, timeout=_step(opts)) is not None:
         raise Retry(f"{path} still in the CIB after cibadmin --delete")
     return constraint.constraint_id(resource, clone)
 
@@ -265,7 +276,7 @@ def _clone(resource: str, opts: Options) -> str:
     """``--clone``, or the promotable clone whose primitive has ``drbd_resource=resource``."""
     if opts.clone:
         return opts.clone
-    found = live.cib_element(
+    found = cib.element(
         "/cib/configuration/resources/*[self::clone or self::master]"
         f"[primitive/instance_attributes/nvpair[@name='drbd_resource' and @value='{resource}']]",
         timeout=_step(opts))
@@ -284,7 +295,7 @@ def _retried(action, what: str, opts: Options, log: Log):
     for attempt in range(1, attempts + 1):
         try:
             return action()
-        except (CommandError, Retry, ET.ParseError) as exc:
+        except (CommandError, Retry, SyntaxError) as exc:   # SyntaxError: unreadable XML
             last = exc
             left = deadline - time.monotonic()
             log.warning(f"attempt {attempt}/{attempts} to {what} failed: {exc}")

@@ -10,18 +10,21 @@ vote their way out of a split (each half is one vote of two). So:
   fence from the fencing history.
 
 The agents log the reason of a refusal. Importing this module costs only the
-standard library and :mod:`pacemail.proc`; the Pacemaker view is read (through
-pacemail.controller) only when a two_node peer is missing.
+standard library, :mod:`pacemail.proc` and corosync's reader
+(:mod:`pacemail.pacemaker.quorum`); the Pacemaker view (crm_mon's XML, read
+with lxml) is read only when a two_node peer is missing.
+
+Agents import this module (the DRBD agent asks it before a promotion), so
+pacemail.fencing never imports pacemail.agents.
 """
 
 from __future__ import annotations
 
-import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from pacemail.fencing import quorum as quorum_mod
-from pacemail.fencing.quorum import QuorumState
+from pacemail.pacemaker import quorum as quorum_mod
+from pacemail.pacemaker.quorum import QuorumState
 from pacemail.proc import CommandError
 
 TIMEOUT = 10.0
@@ -89,12 +92,10 @@ def pacemaker_view(timeout: float = TIMEOUT) -> PacemakerView:
     fence of it succeeds, so this means fenced after its loss, or shut down
     cleanly. Without STONITH nothing is ever confirmed.
     """
-    from pacemail.controller import live, status  # lxml: not on the agents' common path
+    from pacemail.pacemaker import status  # lxml: not on the agents' common path
 
-    xml = live.mon(timeout=timeout)
-    view = status.parse(xml)
-    options = ET.fromstring(xml).find("summary/cluster_options")
-    stonith = options is not None and options.get("stonith-enabled") == "true"
+    view = status.read(timeout=timeout)
+    stonith = view.stonith_enabled
     nodes = {}
     for node in view.nodes:
         fenced = [e.when for e in view.fencing if e.target == node.name and e.status == "success"]

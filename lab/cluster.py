@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import time
-import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from pacemail.lab.nodes import NodeDown, node_run
+from pacemail.lab.nodes import NodeDown, node_runner
+from pacemail.pacemaker import quorum, resources, status
 from pacemail.proc import CommandError
 
 T = TypeVar("T")
@@ -25,37 +25,23 @@ class ClusterView:
 
 
 def crm_view(lab: str, node: str, timeout: float = 10.0) -> ClusterView:
-    view = ClusterView(node)
+    """``node``'s view; an empty one when it does not answer (off, no cluster, unreadable)."""
     try:
-        out = node_run(lab, node, ["crm_mon", "-1", "--output-as=xml"], timeout=timeout).stdout
-        root = ET.fromstring(out)
-    except (CommandError, NodeDown, ET.ParseError):
-        return view
-    dc = root.find("summary/current_dc")
-    if dc is not None and dc.get("present") == "true":
-        view.dc = dc.get("name")
-        view.quorate = dc.get("with_quorum") == "true"
-    view.online = sorted(n.get("name") for n in root.iter("node")
-                         if n.get("online") == "true" and n.get("name"))
-    for rsc in root.iter("resource"):
-        # Pacemaker 2.1 records pending operations: a resource still starting shows as
-        # active with a pending attribute; it does not run there yet.
-        if rsc.get("active") == "true" and not rsc.get("pending"):
-            view.resources[rsc.get("id")] = sorted(n.get("name") for n in rsc.iter("node"))
-    return view
+        now = status.read(run=node_runner(lab, node), timeout=timeout)
+    except (CommandError, NodeDown, SyntaxError):
+        return ClusterView(node)
+    running = {r.id: sorted(n for n, _ in r.placement if n not in r.pending) for r in now.resources}
+    return ClusterView(node, now.quorate, now.dc, sorted(n.name for n in now.nodes if n.online),
+                       {rid: where for rid, where in running.items() if where})
 
 
 def corosync_quorate(lab: str, node: str, timeout: float = 5.0) -> bool | None:
     """votequorum's own answer on ``node`` (None when corosync does not answer)."""
     try:
-        out = node_run(lab, node, ["corosync-quorumtool", "-s"], timeout=timeout,
-                       check=False).stdout
-    except (CommandError, NodeDown):
+        state = quorum.read(run=node_runner(lab, node), timeout=timeout)
+    except NodeDown:
         return None
-    for line in out.splitlines():
-        if line.strip().startswith("Quorate:"):
-            return line.split(":", 1)[1].strip() == "Yes"
-    return None
+    return state.quorate if state.running else None
 
 
 def wait_for(probe: Callable[[], T | None], timeout: float, what: str,
@@ -77,8 +63,7 @@ def settle(lab: str, node: str, timeout: float) -> None:
     A view read right after a cleanup or a meta change may show a resource where
     the next transition is about to move or re-probe it.
     """
-    node_run(lab, node, ["crm_resource", "--wait", "--timeout", f"{timeout:.0f}s"],
-             timeout=timeout + 10)
+    resources.wait(timeout, run=node_runner(lab, node))
 
 
 def wait_for_quorum(lab: str, members: list[str], timeout: float) -> ClusterView:

@@ -24,8 +24,9 @@ from pacemail import namespaces
 from pacemail.agents.install import script
 from pacemail.lab import cluster, mailconf, net, power, provision, proxysql, state, switchd
 from pacemail.lab.nodeinit import BOUND_DIRS, TMPFS_DIRS
-from pacemail.lab.nodes import node_run
+from pacemail.lab.nodes import node_runner
 from pacemail.lab.topology import STATE_ROOT, Lab, check_name, lock_name, netns_prefix
+from pacemail.pacemaker import attributes, cib
 from pacemail.runlock import hold
 
 FENCE_AGENT_PATH = Path("/usr/sbin/fence_pacemail_lab")
@@ -123,18 +124,19 @@ def _down(name: str) -> list[str]:
 
 def configure_fencing(lab: Lab, node: str) -> None:
     """A fence device for all nodes, and STONITH on: the lab fences like production."""
-    hosts = " ".join(n.name for n in lab.nodes)
-    xml = (f'<primitive id="{FENCE_DEVICE_ID}" class="stonith" type="fence_pacemail_lab">'
-           f'<instance_attributes id="{FENCE_DEVICE_ID}-ia">'
-           f'<nvpair id="{FENCE_DEVICE_ID}-lab" name="lab" value="{lab.name}"/>'
-           f'<nvpair id="{FENCE_DEVICE_ID}-hosts" name="pcmk_host_list" value="{hosts}"/>'
-           f'</instance_attributes>'
-           f'<operations><op id="{FENCE_DEVICE_ID}-monitor" name="monitor" interval="60s"/>'
-           f'</operations></primitive>')
-    node_run(lab.name, node, ["cibadmin", "--create", "-o", "resources", "--xml-text", xml],
-             timeout=30)
-    node_run(lab.name, node, ["crm_attribute", "--type", "crm_config", "--name",
-                              "stonith-enabled", "--update", "true"], timeout=30)
+    from lxml import etree
+
+    from pacemail.controller.cibxml import nvset, operation, sub_id
+    from pacemail.controller.model import Op
+
+    device = etree.Element("primitive", {"id": FENCE_DEVICE_ID, "class": "stonith",
+                                         "type": "fence_pacemail_lab"})
+    nvset(device, "instance_attributes", sub_id(FENCE_DEVICE_ID, "instance_attributes"),
+          (("lab", lab.name), ("pcmk_host_list", " ".join(n.name for n in lab.nodes))))
+    etree.SubElement(device, "operations").append(operation(FENCE_DEVICE_ID, Op("monitor", "60s")))
+    run = node_runner(lab.name, node)
+    cib.create("resources", etree.tostring(device, encoding="unicode"), run=run)
+    attributes.set_property("stonith-enabled", "true", run=run)
 
 
 def install_fence_agent() -> None:

@@ -11,6 +11,7 @@ SIGKILL from outside kills the whole node at once: that is the power switch.
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import signal
@@ -20,7 +21,8 @@ import sys
 import time
 
 from pacemail.lab.topology import LAB_NAME_FILE, STATE_ROOT, check_name
-from pacemail.proc import CommandError, run
+from pacemail.pacemaker import quorum
+from pacemail.proc import run
 
 # Per-node directories bound over the system's (path inside the node -> under the node root).
 BOUND_DIRS = (
@@ -110,11 +112,9 @@ def _path(lab: str) -> str:
 def _wait_corosync(env) -> bool:
     deadline = time.monotonic() + COROSYNC_WAIT_S
     while time.monotonic() < deadline:
-        try:
-            run(["corosync-cmapctl", "-g", "totem.cluster_name"], timeout=2, env=env)
+        if quorum.answers(run=functools.partial(run, env=env)):
             return True
-        except CommandError:
-            time.sleep(0.2)
+        time.sleep(0.2)
     return False
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import os
 
 from pacemail.lab import power
 from pacemail.lab.topology import STATE_ROOT
+from pacemail.pacemaker.runner import Runner
 from pacemail.proc import run
 
 
@@ -30,3 +32,9 @@ def node_run(lab: str, node: str, argv: list[str], *, timeout: float, check: boo
     """Run ``argv`` inside ``node`` and return the completed process."""
     return run(enter_argv(lab, node, argv), timeout=timeout, check=check, input=input,
                env=node_env(lab))
+
+
+def node_runner(lab: str, node: str) -> Runner:
+    """:func:`node_run` bound to ``node``: how pacemail.pacemaker's calls reach a lab node
+    (NodeDown when it is powered off)."""
+    return functools.partial(node_run, lab, node)

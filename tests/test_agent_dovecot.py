@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-import xml.etree.ElementTree as ET
 
 import pytest
 
@@ -12,7 +11,8 @@ from pacemail.agents.ocf import (
     OCF_SUCCESS,
 )
 from pacemail.lab import cluster
-from pacemail.lab.nodes import node_run
+from pacemail.lab.nodes import node_run, node_runner
+from pacemail.pacemaker import status
 
 from mail_lab import MOUNT_POINT, device, mount, sh, umount, write
 from ocf_node import exit_reasons, run_action
@@ -260,9 +260,9 @@ def test_under_pacemaker_a_killed_master_is_recovered(lab, config):
             pid = master(lab, node)
             return pid != first and pid and cluster.crm_view(lab.name, "node1").resources.get(rsc)
         cluster.wait_for(recovered, 60, f"{rsc} recovered after kill -9 of its master")
-        out = node_run(lab.name, "node1", ["crm_mon", "-1", "--output-as=xml"], timeout=10).stdout
-        failures = [f.attrib for f in ET.fromstring(out).iter("failure")]
-        assert any(f["op_key"] == f"{rsc}_monitor_3000" and f["exitcode"] == "7"
+        failures = status.read(run=node_runner(lab.name, "node1"), timeout=10).failures
+        assert any((f.resource, f.operation, f.interval, f.result) == (rsc, "monitor", "3000",
+                                                                       "not running")
                    for f in failures), failures
     finally:
         pcs("resource", "delete", grp, "--force")

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import time
-import xml.etree.ElementTree as ET
 
 import pytest
 from hypothesis import given
@@ -24,7 +23,9 @@ from pacemail.agents.ocf import (
     OCF_FAILED_PROMOTED, OCF_NOT_RUNNING, OCF_RUNNING_PROMOTED, OCF_SUCCESS,
 )
 from pacemail.lab import cluster, net, power, switchd
-from pacemail.lab.nodes import NodeDown, node_run
+from pacemail.lab.nodes import NodeDown, node_run, node_runner
+from pacemail.pacemaker import attributes, fencing
+from pacemail.pacemaker import status as crm_status
 from pacemail.proc import CommandError
 
 from ocf_node import exit_reasons, run_action
@@ -243,7 +244,8 @@ def test_adjust_master_score_is_checked(text):
 
 
 def test_agent_import_stays_light():
-    """What every monitor loads: no lxml, pyroute2, click, psutil, yaml, nor the fencing code."""
+    """What every monitor loads: no lxml, pyroute2, click, psutil, yaml, nor the fencing or
+    Pacemaker tool code (imported when a score changes or a promotion asks the guard)."""
     import subprocess
     import sys
     done = subprocess.run([sys.executable, "-I", "-X", "importtime", "-c",
@@ -252,8 +254,8 @@ def test_agent_import_stays_light():
     loaded = {line.split("|")[-1].strip() for line in done.stderr.splitlines()
               if line.startswith("import time:")}
     assert "pacemail.agents.drbd_policy" in loaded
-    heavy = {"lxml", "pyroute2", "click", "psutil", "yaml", "pacemail.fencing", "json",
-             "subprocess", "dataclasses"}
+    heavy = {"lxml", "pyroute2", "click", "psutil", "yaml", "pacemail.fencing",
+             "pacemail.pacemaker", "json", "subprocess", "dataclasses"}
     assert loaded & heavy == set()
 
 
@@ -281,9 +283,7 @@ def on(lab, node, *argv, check=True, timeout=20):
 
 
 def promotion_score(lab, node, resource="test-drbd") -> str | None:
-    done = on(lab, "node1", "crm_attribute", "--promotion", resource, "-G", "-q", "-N", node,
-              check=False)
-    return done.stdout.strip() if done.returncode == 0 else None
+    return attributes.get_promotion(resource, node, run=node_runner(lab.name, "node1"))
 
 
 def peers_connected(lab, node) -> bool:
@@ -442,16 +442,14 @@ CID = f"drbd-fence-by-handler-{RES}-{CLONE}"
 def roles(lab, viewer="node1") -> dict[str, list[str]]:
     """{"Promoted": [...], "Unpromoted": [...]} of the clone, from ``viewer``'s crm_mon."""
     try:
-        out = on(lab, viewer, "crm_mon", "-1", "--output-as=xml").stdout
-    except (CommandError, NodeDown):
+        now = crm_status.read(run=node_runner(lab.name, viewer), timeout=20)
+    except (CommandError, NodeDown, SyntaxError):
         return {}
     found: dict[str, list[str]] = {"Promoted": [], "Unpromoted": []}
-    for clone in ET.fromstring(out).iter("clone"):
-        if clone.get("id") != CLONE:
-            continue
-        for rsc in clone.iter("resource"):
-            if rsc.get("active") == "true" and rsc.get("role") in found:
-                found[rsc.get("role")] += [n.get("name") for n in rsc.iter("node")]
+    for rsc in now.resources:
+        for node, role in rsc.placement if rsc.clone == CLONE else ():
+            if role in found:
+                found[role].append(node)
     return {k: sorted(v) for k, v in found.items()}
 
 
@@ -534,12 +532,10 @@ def fence_leaves_off(lab):
     The lab's reboot brings it back within seconds; with equal scores Pacemaker
     may then promote the returning node before the survivor's promotion ran.
     """
-    def prop(*args):
-        return on(lab, "node1", "crm_attribute", "--type", "crm_config", "--name",
-                  "stonith-action", *args, check=False)
-    prop("--update", "off")
+    run = node_runner(lab.name, "node1")
+    attributes.set_property("stonith-action", "off", run=run)
     yield
-    prop("--delete")
+    attributes.delete_property("stonith-action", run=run)
 
 
 def test_power_off_of_the_promoted_node_promotes_another_after_fencing(lab, clone,
@@ -558,8 +554,8 @@ def test_power_off_of_the_promoted_node_promotes_another_after_fencing(lab, clon
     view = cluster.wait_for(promoted_elsewhere, 150, "another node promoted")
     print(f"\n{view['Promoted'][0]} Promoted {time.monotonic() - began:.1f}s after "
           f"{primary} lost power ({primary} {'was' if dc == primary else 'was not'} the DC)")
-    history = on(lab, viewer, "stonith_admin", "--history", primary).stdout
-    assert f"of {primary} successful" in history
+    history = fencing.history(primary, run=node_runner(lab.name, viewer))
+    assert any(e.status == "success" for e in history), history
     back_online(lab, primary)
     cluster.wait_for(lambda: settled(lab, viewer, view["Promoted"][0]), 120,
                      f"{primary} back as Unpromoted")
@@ -579,8 +575,8 @@ def test_partitioned_secondary_is_never_promoted_and_is_fenced_by_handler(lab, c
                                   timeout=5).stdout.strip())
             except (CommandError, NodeDown):
                 pass
-        fenced = fenced or f"of {isolated} successful" in on(
-            lab, primary, "stonith_admin", "--history", isolated).stdout
+        fenced = fenced or any(e.status == "success" for e in fencing.history(
+            isolated, run=node_runner(lab.name, primary)))
         assert roles(lab, primary).get("Promoted") == [primary]
         time.sleep(0.5)
     assert fenced, f"{isolated} not fenced within 90s"

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import subprocess
 import time
-import xml.etree.ElementTree as ET
 
 import pytest
 
@@ -13,7 +12,8 @@ from pacemail.agents.ocf import (
     OCF_ERR_CONFIGURED, OCF_ERR_GENERIC, OCF_ERR_INSTALLED, OCF_NOT_RUNNING, OCF_SUCCESS,
 )
 from pacemail.lab import cluster
-from pacemail.lab.nodes import node_run
+from pacemail.lab.nodes import node_run, node_runner
+from pacemail.pacemaker import status
 
 import mail_lab
 from mail_lab import CLIENT_ADDRESS, MOUNT_POINT, mount, pids, sh, umount, write
@@ -57,7 +57,7 @@ mynetworks = 127.0.0.0/8 198.18.0.0/24
 default_transport = smtp:[{client}]:{sink}
 smtp_connect_timeout = 2s
 queue_run_delay = 1s
-# not under 3 s: qmgr would take a deferred file back while its agent still holds it (lab/mailconf.py)
+# not under 3 s: qmgr would take a deferred file back while its agent still holds it (core/drillmail.py)
 minimal_backoff_time = 3s
 maximal_backoff_time = 3s
 maillog_file = /var/log/postfix-{name}.log
@@ -365,11 +365,10 @@ def test_under_pacemaker_a_killed_master_is_recovered(lab, instances):
             pid = running_master(lab, node)
             return pid != first and pid and cluster.crm_view(lab.name, "node1").resources.get(rsc)
         cluster.wait_for(recovered, 60, f"{rsc} recovered after kill -9 of its master")
-        failed = node_run(lab.name, "node1", ["crm_mon", "-1", "--output-as=xml"],
-                          timeout=10).stdout
-        failures = [f.attrib for f in ET.fromstring(failed).iter("failure")]
-        assert any(f["op_key"] == f"{rsc}_monitor_3000" and f["exitcode"] == "7"
-                   for f in failures), failures  # the monitor saw it "not running"
+        failures = status.read(run=node_runner(lab.name, "node1"), timeout=10).failures
+        assert any((f.resource, f.operation, f.interval, f.result) == (rsc, "monitor", "3000",
+                                                                       "not running")
+                   for f in failures), failures
         greeting = mail_lab.in_client(lab, ["python3", "-c",
                                             "import smtplib,sys; s=smtplib.SMTP(sys.argv[1],25,"
                                             "timeout=5); print(s.noop()[0]); s.quit()",

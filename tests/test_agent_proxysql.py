@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import sys
 import time
-import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
@@ -25,7 +24,8 @@ from pacemail.agents.ocf import (
 )
 from pacemail.agents.proxysql_status import STATUSES, writer_verdict
 from pacemail.lab import cluster
-from pacemail.lab.nodes import node_run
+from pacemail.lab.nodes import node_run, node_runner
+from pacemail.pacemaker import status as crm_status
 
 from pacemail.lab import mariadb as mariadb_backend
 from pacemail.lab import proxysql as lab_proxysql
@@ -340,10 +340,9 @@ def test_under_pacemaker_a_killed_instance_is_recovered(lab, params):
         # new pids appear as soon as the restart begins; the status can still say Started
         # from before the failure: let the transition (the start op) finish first
         cluster.settle(lab.name, "node1", 60)
-        status = node_run(lab.name, "node1", ["crm_mon", "-1", "--output-as=xml"],
-                          timeout=10).stdout
-        failures = [f.attrib for f in ET.fromstring(status).iter("failure")]
-        assert any(f["op_key"] == f"{rsc}_monitor_3000" and f["exitcode"] == "7"
+        failures = crm_status.read(run=node_runner(lab.name, "node1"), timeout=10).failures
+        assert any((f.resource, f.operation, f.interval, f.result) == (rsc, "monitor", "3000",
+                                                                       "not running")
                    for f in failures), failures
         done = proxysql(lab, node, "monitor", params, RECURRING, check_level=20)
         assert done.returncode == OCF_SUCCESS, done.stderr

@@ -19,7 +19,7 @@ from pacemail.proc import run
 
 
 def pacemail_cli(*args):
-    return run([sys.executable, "-m", "pacemail", *args], timeout=60, check=False)
+    return run([sys.executable, "-m", "pacemail.cli", *args], timeout=60, check=False)
 
 
 def test_install_writes_launchers_bound_to_this_interpreter(tmp_path):
@@ -65,7 +65,7 @@ def test_interpreter_name_is_stable_across_aliases(tmp_path):
     for alias in ("python", "python3"):
         venv_alias = Path(sys.prefix) / "bin" / alias
         if venv_alias.exists():
-            done = run([str(venv_alias), "-m", "pacemail", "agents", "list", "--ocf-root",
+            done = run([str(venv_alias), "-m", "pacemail.cli", "agents", "list", "--ocf-root",
                         str(tmp_path)], timeout=60, check=False)
             assert "outdated" not in done.stdout and "installed" in done.stdout
 

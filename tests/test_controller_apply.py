@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 
 import pytest
 from lxml import etree
 
-from pacemail.controller import apply, live, merge
+from pacemail.controller import apply, merge
 from pacemail.controller.description import parse
 from pacemail.lab import cluster
-from pacemail.lab.nodes import node_run
+from pacemail.lab.nodes import node_runner
+from pacemail.pacemaker import attributes, cib, resources
 
 TEMPLATE = (Path(__file__).resolve().parent.parent / "cib-templates" / "mail-3node.yaml").read_text()
 PACEMAIL = str(Path(__file__).resolve().parent.parent / ".venv" / "bin" / "pacemail")
@@ -39,14 +39,14 @@ def description(fake: str = "1", extra_primitive: str = "", state: str = "a"):
 
 @pytest.fixture(scope="module")
 def node(lab):
-    run = functools.partial(node_run, lab.name, "node1")
+    run = node_runner(lab.name, "node1")
     yield run
     assert apply.remove_owned(run=run)   # what pacemail made, and only that
     cluster.wait_for_quorum(lab.name, ["node1", "node2", "node3"], 60)
 
 
-def cib(run) -> etree._Element:
-    return etree.fromstring(live.get_cib(run=run))
+def cib_now(run) -> etree._Element:
+    return etree.fromstring(cib.get(run=run))
 
 
 def running(lab, *ids):
@@ -61,10 +61,10 @@ def test_apply_starts_the_resources_and_reapply_changes_nothing(lab, node):
     assert outcome.pushed and not outcome.refused, outcome
     where = running(lab, "pm-dummy-a", "pm-dummy-b")
     assert where["pm-dummy-a"] == where["pm-dummy-b"]      # the colocation holds
-    before = merge.version(cib(node))[:2]
+    before = merge.version(cib_now(node))[:2]
     again = apply.apply(description(), run=node)
     assert not again.pushed and again.plan.changes == ()
-    assert merge.version(cib(node))[:2] == before           # epoch did not move
+    assert merge.version(cib_now(node))[:2] == before           # epoch did not move
 
 
 def test_foreign_constraints_and_devices_survive_apply(lab, node):
@@ -76,13 +76,13 @@ def test_foreign_constraints_and_devices_survive_apply(lab, node):
         outcome = apply.apply(description(extra_primitive='    - {name: dummy-c, agent: "ocf:pacemaker:Dummy"}\n'),
                               run=node, allow_restart=True)
         assert outcome.pushed, outcome
-        after = cib(node)
+        after = cib_now(node)
         assert after.find(f".//rsc_location[@id='cli-ban-pm-dummy-b-on-{here}']") is not None
         assert after.find(".//primitive[@id='lab-fence']") is not None
         assert after.find(".//primitive[@id='pm-dummy-c']") is not None
         assert after.find(".//cluster_property_set[@id='cib-bootstrap-options']") is not None
     finally:
-        node(["crm_resource", "--clear", "--resource", "pm-dummy-b"], timeout=30)
+        resources.clear("pm-dummy-b", run=node)
     assert apply.apply(description(), run=node, allow_restart=True).pushed   # dummy-c goes again
 
 
@@ -95,34 +95,33 @@ def test_a_concurrent_change_of_pacemail_elements_is_refused(lab, node):
           "--parameter-value", "3"], timeout=30)
     outcome = apply.push(plan, description(fake="2"), allow_restart=True, run=node)
     assert not outcome.pushed and outcome.replanned and "moved" in outcome.refused
-    value = cib(node).find(".//primitive[@id='pm-dummy-a']//nvpair[@name='fake']").get("value")
+    value = cib_now(node).find(".//primitive[@id='pm-dummy-a']//nvpair[@name='fake']").get("value")
     assert value == "3"                                       # the concurrent change stands
 
 
 def test_a_concurrent_foreign_change_is_kept_and_the_plan_pushed_against_it(lab, node):
     apply.apply(description(), run=node, allow_restart=True)
     plan = apply.plan_live(description(fake="2"), run=node)
-    node(["crm_attribute", "--type", "crm_config", "--name", "batch-limit", "--update", "31"],
-         timeout=30)
+    attributes.set_property("batch-limit", "31", run=node)
     try:
         outcome = apply.push(plan, description(fake="2"), allow_restart=True, run=node)
         assert outcome.pushed and outcome.replanned, outcome
-        after = cib(node)
+        after = cib_now(node)
         assert after.find(".//nvpair[@name='batch-limit'][@value='31']") is not None
         assert after.find(".//primitive[@id='pm-dummy-a']//nvpair[@name='fake']").get("value") == "2"
     finally:
-        node(["crm_attribute", "--type", "crm_config", "--name", "batch-limit", "--delete"], timeout=30)
+        attributes.delete_property("batch-limit", run=node)
 
 
 def test_a_restart_needs_allow_restart(lab, node):
     apply.apply(description(), run=node, allow_restart=True)
     running(lab, "pm-dummy-a")
-    before = merge.version(cib(node))[:2]
+    before = merge.version(cib_now(node))[:2]
     # the state file is not a reloadable parameter of Dummy: changing it restarts the resource
     refused = apply.apply(description(state="b"), run=node)
     assert not refused.pushed and "--allow-restart" in refused.refused
     assert ("pm-dummy-a", "restart") in {(i.resource, i.effect) for i in refused.plan.disruptions}
-    assert merge.version(cib(node))[:2] == before
+    assert merge.version(cib_now(node))[:2] == before
     assert apply.apply(description(state="b"), run=node, allow_restart=True).pushed
     # fake is reloadable: a reload, no restart, no gate
     assert apply.apply(description(fake="7", state="b"), run=node).pushed

@@ -7,7 +7,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from lxml import etree
 
-from pacemail.controller import live
+from pacemail.pacemaker.verify import verify
 from pacemail.controller.build import build_cib, render
 from pacemail.controller.cibxml import MARK, is_owned
 from pacemail.controller.description import load, parse
@@ -74,14 +74,14 @@ def test_seed_001_tree_and_constraint_ids():
 
 def test_template_renders_pass_crm_verify():
     for name in ("mail-3node", "mail-2node"):
-        result = live.verify(render(load(TEMPLATES / f"{name}.yaml").description))
+        result = verify(render(load(TEMPLATES / f"{name}.yaml").description))
         assert result.errors == (), result.errors
 
 
 def test_crm_verify_reports_errors_as_errors():
     cib = build_cib(load(TEMPLATES / "mail-3node.yaml").description)
     cib.find("configuration/resources/primitive").set("class", "nonsense")
-    assert live.verify(etree.tostring(cib)).errors
+    assert verify(etree.tostring(cib)).errors
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -95,7 +95,7 @@ def test_generated_descriptions_render_deterministically_and_well_formed(d):
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(descriptions())
 def test_generated_descriptions_pass_crm_verify(d):
-    result = live.verify(render(described(d)))
+    result = verify(render(described(d)))
     assert result.errors == (), result.errors
 
 
@@ -124,7 +124,7 @@ operations:
     assert op("pm-postfix-main", "stop") == ("0s", "60s")               # other services keep theirs
     assert {op(f.get("id"), "monitor") for f in cib.iterfind(".//primitive[@class='stonith']")} \
         == {("60s", "45s")}
-    assert live.verify(render(parsed.description)).errors == ()
+    assert verify(render(parsed.description)).errors == ()
 
 
 def test_description_reference_lists_every_default_operation():
@@ -138,3 +138,25 @@ def test_description_reference_lists_every_default_operation():
         for op in ops:
             said = f"{op.interval}/{op.timeout}" if op.name == "monitor" else op.timeout
             assert f"`{stack.op_key(op)}` {said}" in row, (part, stack.op_key(op), row)
+
+
+def test_the_rendered_operations_are_what_each_agent_advertises(tmp_path):
+    """What `pcs resource describe ocf:pacemail:X` shows (the agent's meta-data, as its
+    installed launcher prints it) is what pacemail renders for X's primitive: one source
+    for each timeout."""
+    import subprocess
+
+    from pacemail.agents.install import agent_path, install
+
+    install(tmp_path)
+    d = load(Path(__file__).resolve().parent.parent / "cib-templates" / "mail-3node.yaml")
+    cib = build_cib(d.description)
+    for primitive in cib.iterfind(".//primitive[@provider='pacemail']"):
+        name = primitive.get("type")
+        printed = subprocess.run([agent_path(tmp_path, name), "meta-data"],
+                                 capture_output=True, timeout=30, check=True).stdout
+        advertised = {(a.get("name"), a.get("interval", "0s"), a.get("timeout"), a.get("role"))
+                      for a in etree.fromstring(printed).iterfind("actions/action")}
+        rendered = {(o.get("name"), o.get("interval"), o.get("timeout"), o.get("role"))
+                    for o in primitive.iterfind("operations/op")}
+        assert rendered and rendered <= advertised, (name, rendered - advertised)

@@ -7,7 +7,7 @@ from pathlib import Path
 from click.testing import CliRunner
 from lxml import etree
 
-from pacemail.controller.cli import main
+from pacemail.cli import main
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "cib-templates"
 

@@ -12,10 +12,12 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from pacemail.controller import apply, daemon, live, serve
+from pacemail.controller import apply, daemon, serve
 from pacemail.controller.build import build_cib
 from pacemail.controller.description import parse
-from pacemail.controller.status import FailedAction, NodeState, ResourceState, Status
+from pacemail.pacemaker import cib
+from pacemail.pacemaker.runner import capped, cib_file
+from pacemail.pacemaker.status import FailedAction, NodeState, ResourceState, Status
 
 TEMPLATE = (Path(__file__).resolve().parent.parent / "cib-templates" / "mail-3node.yaml").read_text()
 DESCRIPTION = parse(TEMPLATE, "t.yaml").description
@@ -126,7 +128,7 @@ def test_clearing_the_fence_on_a_cib_file_and_not_after_a_new_fence(tmp_path):
     cib = live_cib(fence=True, scores={n: 10000 for n in NODES})
     path = tmp_path / "cib.xml"
     path.write_bytes(etree.tostring(cib))
-    run = live.cib_file_runner(path)
+    run = cib_file(path)
     actions, _, _ = daemon.decide(daemon.State(), reading(cib), CONFIG)
     (clear,) = actions
     # a handler fences again after the judgement: the epoch moved, the clearing is refused
@@ -213,8 +215,8 @@ def test_live_daemon_reports_drift_repairs_it_and_survives_a_hung_cib(lab):
              "--parameter-value", value], timeout=30)
 
     def fake():
-        cib = etree.fromstring(live.get_cib(run=run))
-        return cib.find(".//primitive[@id='pm-dummy-a']//nvpair[@name='fake']").get("value")
+        cib_now = etree.fromstring(cib.get(run=run))
+        return cib_now.find(".//primitive[@id='pm-dummy-a']//nvpair[@name='fake']").get("value")
 
     p = start()
     try:
@@ -267,9 +269,9 @@ def test_a_capped_runner_never_waits_longer_than_its_limit():
     def runner(argv, *, timeout, check=True):
         seen.append((argv[0], timeout, check))
 
-    capped = live.capped(runner, 5)
-    capped(["cibadmin"], timeout=30)
-    capped(["crm_mon"], timeout=2, check=False)
+    limited = capped(runner, 5)
+    limited(["cibadmin"], timeout=30)
+    limited(["crm_mon"], timeout=2, check=False)
     assert seen == [("cibadmin", 5, True), ("crm_mon", 2, False)]
 
 

@@ -23,10 +23,11 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, event, given, settings, strategies as st
 from lxml import etree
 
-from pacemail.controller import clusteroptions, fencecheck, live
-from pacemail.controller.cli import main
+from pacemail.cli import main
+from pacemail.controller import clusteroptions, fencecheck
 from pacemail.controller.description import load
 from pacemail.controller.problems import errors
+from pacemail.pacemaker.verify import verify
 
 pytestmark = pytest.mark.skipif(shutil.which("crm_verify") is None, reason="Pacemaker CLI tools not installed")
 
@@ -230,7 +231,7 @@ def test_render_survives_hostile_descriptions(sandbox, text):
     assert result.exit_code in (0, 1), result.output
     assert_nothing_hostile_ran(sandbox, result, spawned, appeared)
     if result.exit_code == 0:
-        verification = live.verify(online(out.read_bytes()))
+        verification = verify(online(out.read_bytes()))
         assert verification.ok, (verification.errors, text)
 
 

@@ -8,8 +8,9 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings, strategies as st
 from lxml import etree
 
-from pacemail.controller import apply, live, merge
+from pacemail.controller import apply, merge
 from pacemail.controller.description import parse
+from pacemail.pacemaker import cib, runner
 
 TEMPLATE = (Path(__file__).resolve().parent.parent / "cib-templates" / "mail-3node.yaml").read_text()
 
@@ -93,7 +94,7 @@ SETTINGS = settings(max_examples=8, deadline=None, suppress_health_check=[Health
 @given(descriptions())
 def test_plan_after_apply_is_empty_and_reapply_keeps_the_epoch(tmp_path_factory, d):
     path = cib_file(tmp_path_factory)
-    run = live.cib_file_runner(path)
+    run = runner.cib_file(path)
     assert apply.apply(d, run=run).pushed
     epoch = merge.version(etree.parse(str(path)).getroot())[:2]
     assert apply.plan_live(d, run=run).changes == ()
@@ -105,16 +106,15 @@ def test_plan_after_apply_is_empty_and_reapply_keeps_the_epoch(tmp_path_factory,
 @given(descriptions(), descriptions())
 def test_apply_a_then_b_equals_apply_b_and_foreign_elements_survive(tmp_path_factory, a, b):
     both, only_b = cib_file(tmp_path_factory), cib_file(tmp_path_factory)
-    run = live.cib_file_runner(both)
+    run = runner.cib_file(both)
     assert apply.apply(a, run=run).pushed
-    run(["cibadmin", "--create", "-o", "constraints", "--xml-text", DRBD_FENCE], timeout=30)
+    cib.create("constraints", DRBD_FENCE, run=run)
     before = foreign(both)
     outcome = apply.apply(b, run=run)
     assert not outcome.refused, outcome.refused
     assert foreign(both) == before
-    apply.apply(b, run=live.cib_file_runner(only_b))
-    live.cib_file_runner(only_b)(["cibadmin", "--create", "-o", "constraints", "--xml-text", DRBD_FENCE],
-                                 timeout=30)
+    apply.apply(b, run=runner.cib_file(only_b))
+    cib.create("constraints", DRBD_FENCE, run=runner.cib_file(only_b))
     assert content(both) == content(only_b)
 
 
@@ -143,7 +143,7 @@ def test_merge_never_touches_elements_pacemail_does_not_own(d, constraints):
 def test_a_patch_whose_base_moved_is_refused(tmp_path):
     path = tmp_path / "cib.xml"
     path.write_text(FOREIGN)
-    run = live.cib_file_runner(path)
+    run = runner.cib_file(path)
     d = parse(TEMPLATE, "t.yaml").description
     plan = apply.plan_live(d, run=run)
     run(["cibadmin", "--modify", "--xml-text",

@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from pacemail.controller import live
 from pacemail.controller.build import build_cib
 from pacemail.controller.description import load, parse
+from pacemail.pacemaker import simulate
+from pacemail.pacemaker.verify import verify
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "cib-templates"
 STACK = ("pm-mount", "pm-vip-mail", "pm-postfix-main", "pm-dovecot", "pm-vip-proxysql", "pm-proxysql")
@@ -47,7 +48,7 @@ def rejoined(cib: bytes, name: str) -> bytes:
     return etree.tostring(tree)
 
 
-def stack_nodes(sim: live.Simulation) -> set[str]:
+def stack_nodes(sim: simulate.Simulation) -> set[str]:
     nodes = {node for rid in STACK for node, role in sim.placement[rid] if role == "Started"}
     nodes |= {node for node, role in sim.placement["pm-drbd"] if role == "Promoted"}
     return nodes
@@ -57,8 +58,8 @@ def stack_nodes(sim: live.Simulation) -> set[str]:
 def started(request):
     d = load(TEMPLATES / f"{request.param}.yaml").description
     cib = online(build_cib(d))
-    assert live.verify(cib).warnings == ()
-    return d, live.simulate(cib)
+    assert verify(cib).warnings == ()
+    return d, simulate.simulate(cib)
 
 
 def test_whole_stack_starts_on_the_preferred_node(started):
@@ -70,10 +71,10 @@ def test_whole_stack_starts_on_the_preferred_node(started):
 def test_node_failure_moves_the_whole_stack_to_one_other_node_in_order(started):
     d, sim = started
     failed = d.placement.preferred_node
-    after = live.simulate(sim.cib_after, nodes_fail=(failed,))
+    after = simulate.simulate(sim.cib_after, nodes_fail=(failed,))
     [target] = stack_nodes(after)
     assert target != failed
-    A = live.Action
+    A = simulate.Action
     chain = [A("pm-drbd", "promote", target), A("pm-mount", "start", target), A("pm-vip-mail", "start", target)]
     for earlier, later in zip(chain, chain[1:]):
         assert later in after.actions and after.requires(later, earlier), (later, earlier)
@@ -89,9 +90,9 @@ def test_failback_only_when_asked(failback):
     text = text.replace("failback: false", f"failback: {str(failback).lower()}")
     d = parse(text, "mail-3node.yaml").description
     failed = d.placement.preferred_node
-    started = live.simulate(online(build_cib(d)))
-    moved = live.simulate(started.cib_after, nodes_fail=(failed,))
-    back = live.simulate(rejoined(moved.cib_after, failed))
+    started = simulate.simulate(online(build_cib(d)))
+    moved = simulate.simulate(started.cib_after, nodes_fail=(failed,))
+    back = simulate.simulate(rejoined(moved.cib_after, failed))
     assert stack_nodes(back) == ({failed} if failback else stack_nodes(moved))
 
 
@@ -105,13 +106,13 @@ def test_failback_only_inside_its_window(at, goes_back):
     text = text.replace("failback: false", "failback: {hours: 2-4, weekdays: 6-7}")
     d = parse(text, "mail-3node.yaml").description
     home = d.placement.preferred_node
-    started = live.simulate(online(build_cib(d)), at=at)
+    started = simulate.simulate(online(build_cib(d)), at=at)
     assert stack_nodes(started) == {home}
-    moved = live.simulate(started.cib_after, nodes_fail=(home,), at=at)
-    back = live.simulate(rejoined(moved.cib_after, home), at=at)
+    moved = simulate.simulate(started.cib_after, nodes_fail=(home,), at=at)
+    back = simulate.simulate(rejoined(moved.cib_after, home), at=at)
     assert stack_nodes(moved) != {home}
     assert stack_nodes(back) == ({home} if goes_back else stack_nodes(moved))
-    assert stack_nodes(live.simulate(back.cib_after, at=at)) == stack_nodes(back)   # settled
+    assert stack_nodes(simulate.simulate(back.cib_after, at=at)) == stack_nodes(back)   # settled
 
 
 @pytest.mark.parametrize("failing, moves", [("pm-proxysql", False), ("pm-vip-proxysql", False),
@@ -122,16 +123,16 @@ def test_only_a_mail_service_failure_moves_the_mail_store(failing, moves):
     mail daemon that cannot start there is a reason to move, and the stack moves, once."""
     d = load(TEMPLATES / "mail-3node.yaml").description
     home = d.placement.preferred_node
-    first = live.simulate(online(build_cib(d)), ops_fail=(f"{failing}_start_0@{home}=5",))
-    after = live.simulate(first.cib_after)
+    first = simulate.simulate(online(build_cib(d)), ops_fail=(f"{failing}_start_0@{home}=5",))
+    after = simulate.simulate(first.cib_after)
     [where] = stack_nodes_but(after, failing)
     assert (where != home) is moves, after.placement
     assert all(role != "Started" for node, role in after.placement[failing] if node == home)
-    again = live.simulate(after.cib_after)
+    again = simulate.simulate(after.cib_after)
     assert stack_nodes_but(again, failing) == {where}    # settled: no further move
 
 
-def stack_nodes_but(sim: live.Simulation, failing: str) -> set[str]:
+def stack_nodes_but(sim: simulate.Simulation, failing: str) -> set[str]:
     nodes = {node for rid in STACK if rid != failing and not rid.endswith("proxysql")
              for node, role in sim.placement[rid] if role == "Started"}
     return nodes | {node for node, role in sim.placement["pm-drbd"] if role == "Promoted"}

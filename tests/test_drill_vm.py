@@ -115,9 +115,6 @@ def test_vm_target_parsers():
     assert vmtarget.private_mac(domiflist) == "52:54:00:aa:bb:02"
     assert vmtarget.private_mac(domiflist, {"52:54:00:aa:bb:02"}) == "52:54:00:aa:bb:01"
     assert vmtarget.private_mac(" vnet0 network x virtio 52:54:00:aa:bb:01\n") is None
-    assert vmtarget.crm_online("Node List:\n  * Online: [ node1 node2 node3 ]\n") == \
-        {"node1", "node2", "node3"}
-    assert vmtarget.crm_online("  * Online: [ node3 ]\n  * OFFLINE: [ node1 ]\n") == {"node3"}
     up = {"cs": "Connected", "disk": "UpToDate", "peer_disk": "UpToDate"}
     assert vmtarget.redundant({"node1": up, "node2": up})
     assert not vmtarget.redundant({"node1": up, "node2": {**up, "disk": "Inconsistent"}})

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+
 from pacemail.drills import events, why
+from pacemail.proc import CommandError
 
 SCORES = """\
 pcmk__clone_assign: pm-drbd-clone allocation score on node1: 0
@@ -30,15 +33,19 @@ CONSTRAINTS = """\
 
 
 def tools(down: set[str]):
+    """A runner per node, as a target gives :func:`why.explain`; the nodes in ``down`` fail."""
     calls = []
 
-    def run(node, argv):
-        calls.append((node, argv[0]))
-        if node in down:
-            return None
-        return {"crm_simulate": SCORES, "crm_mon": MON, "cibadmin": CONSTRAINTS,
-                "drbdadm": f"mail role:Secondary\n  disk:UpToDate\n  {node} seen\n"}[argv[0]]
-    return run, calls
+    def runner(node):
+        def run(argv, *, timeout, check=True, input=None):
+            calls.append((node, argv[0]))
+            if node in down:
+                raise CommandError(argv, 255, stderr="ssh: connect to host: No route to host")
+            out = {"crm_simulate": SCORES, "crm_mon": MON, "cibadmin": CONSTRAINTS,
+                   "drbdadm": f"mail role:Secondary\n  disk:UpToDate\n  {node} seen\n"}[argv[0]]
+            return subprocess.CompletedProcess(argv, 0, out, "")
+        return run
+    return runner, calls
 
 
 def test_the_cluster_view_comes_from_the_first_node_that_answers():

@@ -15,7 +15,7 @@ from pacemail.controller.build import build_cib
 from pacemail.controller.description import load, parse
 from pacemail.controller.model import FenceDevice
 from pacemail.controller.problems import Severity, errors
-from pacemail.fencing import cibsecrets
+from pacemail.controller import cibsecrets
 
 BASE = """\
 nodes: [node1, node2{third}]
@@ -263,7 +263,7 @@ def test_render_plan_apply_and_secrets_never_print_the_secret(tmp_path):
                    '<configuration><crm_config/><nodes/><resources/><constraints/></configuration>'
                    '<status/></cib>')
     env = dict(os.environ, CIB_file=str(cib))
-    pacemail = [sys.executable, "-m", "pacemail"]
+    pacemail = [sys.executable, "-m", "pacemail.cli"]
     outputs = []
     for args in (["render", str(desc)], ["plan", str(desc)], ["plan", "--json", str(desc)],
                  ["apply", "--yes", str(desc)],

@@ -1,7 +1,7 @@
 """DRBD fence-peer / unfence-peer against a CIB file (``CIB_file``, no cluster needed).
 
 The handlers run as DRBD runs them: a process with the handler environment,
-here ``python -m pacemail fencing fence-peer``; what they did is read back
+here ``python -m pacemail.cli fencing fence-peer``; what they did is read back
 with cibadmin, as an admin would.
 """
 
@@ -79,7 +79,7 @@ def handler(cib_path: Path, name: str, env: dict, *args: str, tmp: Path | None =
     lock = (tmp or cib_path.parent) / "handlers.lock"
     full = {k: v for k, v in os.environ.items() if not k.startswith(("DRBD_", "UP_TO_DATE"))}
     full.update(env, CIB_file=str(cib_path), HA_LOGFACILITY="none")
-    return run([sys.executable, "-m", "pacemail", "fencing", name, "--lock-file", str(lock), *args],
+    return run([sys.executable, "-m", "pacemail.cli", "fencing", name, "--lock-file", str(lock), *args],
                timeout=timeout, check=False, env=full)
 
 
@@ -248,7 +248,7 @@ def test_ten_concurrent_handlers_leave_one_consistent_answer(cib_file):
         full = {k: v for k, v in os.environ.items() if not k.startswith(("DRBD_", "UP_TO_DATE"))}
         full.update(env, CIB_file=str(cib_file), HA_LOGFACILITY="none")
         procs.append((env, subprocess.Popen(
-            [sys.executable, "-m", "pacemail", "fencing", "fence-peer", "--lock-file", str(lock)],
+            [sys.executable, "-m", "pacemail.cli", "fencing", "fence-peer", "--lock-file", str(lock)],
             env=full, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)))
     codes = [(env, p.wait(timeout=120)) for env, p in procs]
     found = locations(cib_file)

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from pacemail.lab import cluster, net, power, switchd
-from pacemail.lab.nodes import NodeDown, node_run
+from pacemail.lab.nodes import NodeDown, node_run, node_runner
+from pacemail.pacemaker import cib, fencing
 from pacemail.proc import CommandError
 
 PACEMAIL = str(Path(sys.executable).parent / "pacemail")
@@ -99,9 +100,8 @@ def test_fence_and_unfence_peer_on_the_live_cib(lab):
         fence = pacemail(lab, "node1", "fencing", "fence-peer", env=drbd9_env(0))
         assert fence.returncode == 4, fence.stderr
         for node in ALL:  # every node's CIB has it
-            out = node_run(lab.name, node, ["cibadmin", "--query", "--xpath",
-                                            f"//rsc_location[@id='{CID}']"], timeout=30).stdout
-            location = ET.fromstring(out)
+            location = ET.fromstring(cib.element(f"//rsc_location[@id='{CID}']",
+                                                 run=node_runner(lab.name, node)))
             assert location.get("rsc") == CLONE
             assert [(e.get("operation"), e.get("value")) for e in location.iter("expression")] == [
                 ("ne", "node1")]
@@ -110,10 +110,8 @@ def test_fence_and_unfence_peer_on_the_live_cib(lab):
         assert other.returncode == 6, other.stderr
         unfence = pacemail(lab, "node2", "fencing", "unfence-peer", env=drbd9_env(1))
         assert unfence.returncode == 0, unfence.stderr
-        gone = node_run(lab.name, "node1", ["cibadmin", "--query", "--xpath",
-                                            f"//rsc_location[@id='{CID}']"],
-                        timeout=30, check=False)
-        assert gone.returncode == 105
+        assert cib.element(f"//rsc_location[@id='{CID}']",
+                           run=node_runner(lab.name, "node1")) is None
     finally:
         node_run(lab.name, "node1", ["cibadmin", "--delete", "--xpath",
                                      f"//rsc_location[@id='{CID}']"], timeout=30, check=False)
@@ -142,9 +140,8 @@ def test_fence_peer_with_stonith_confirms_a_lost_peer_as_fenced(lab, peer_timeou
         print("\n" + done.stderr)
         assert done.returncode == 7, done.stderr
         assert how in done.stderr and "node3 confirmed down" in done.stderr
-        history = node_run(lab.name, "node1", ["stonith_admin", "--history", "node3"],
-                           timeout=30).stdout
-        assert "successful" in history
+        history = fencing.history("node3", run=node_runner(lab.name, "node1"))
+        assert any(e.status == "success" for e in history), history
         location = ET.fromstring(cibadmin("--query", "--xpath", f"//rsc_location[@id='{CID}']")
                                  .stdout)
         assert sorted(e.get("value") for e in location.iter("expression")) == ["node1", "node2"]

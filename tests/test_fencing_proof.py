@@ -20,7 +20,8 @@ import pytest
 from conftest import TWO_NODE_LAB, lab_unavailable
 from pacemail.drills import engine, standin
 from pacemail.drills.scenarios import SCENARIOS
-from pacemail.lab.nodes import node_run
+from pacemail.lab.nodes import node_runner
+from pacemail.pacemaker import cib
 
 ROUNDS = int(os.environ.get("PACEMAIL_SPLIT_ROUNDS", "10"))
 
@@ -59,9 +60,9 @@ def two_node(test_labs):
 def test_two_node_fencing_comes_from_the_description(two_node):
     p, secret = two_node
     assert "note: fence race (two nodes): pacemail chose priority-fencing-delay=15s" in p.plan_output
-    cib = node_run(p.lab.name, "node1", ["cibadmin", "--query"], timeout=30).stdout
-    assert 'name="priority-fencing-delay" value="15s"' in cib
-    assert cib.count('name="password" value="lrm://"') == 2 and secret not in cib
+    text = cib.get(run=node_runner(p.lab.name, "node1")).decode()
+    assert 'name="priority-fencing-delay" value="15s"' in text
+    assert text.count('name="password" value="lrm://"') == 2 and secret not in text
     for node in p.lab.nodes:
         logs = node.root / "var/log"
         for path in (f for f in logs.rglob("*") if f.is_file()):

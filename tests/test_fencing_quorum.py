@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from pacemail.fencing import guard, quorum
+from pacemail.fencing import guard
+from pacemail.pacemaker import quorum
 from pacemail.fencing.guard import PeerState
-from pacemail.fencing.quorum import QuorumState
+from pacemail.pacemaker.quorum import QuorumState
 
 DATA = Path(__file__).parent / "data" / "corosync"
 
@@ -107,7 +108,7 @@ def test_guard_imports_cheaply():
 def test_cli_without_corosync_says_so_with_its_own_exit_code():
     if quorum.read().running:
         pytest.skip("corosync runs on this machine")
-    done = subprocess.run([sys.executable, "-m", "pacemail", "fencing", "quorum", "--json"],
+    done = subprocess.run([sys.executable, "-m", "pacemail.cli", "fencing", "quorum", "--json"],
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 3
     state = json.loads(done.stdout)

@@ -9,9 +9,10 @@ from pathlib import Path
 
 from pacemail import namespaces, runlock
 from pacemail.lab import cluster, lifecycle, net, power, switchd
-from pacemail.lab.nodes import node_run
+from pacemail.lab.nodes import node_run, node_runner
 from pacemail.lab.status import mounted_on
 from pacemail.lab.topology import STATE_ROOT
+from pacemail.pacemaker import cib, fencing
 from pacemail.proc import run
 
 from conftest import DOWN_LAB
@@ -33,10 +34,8 @@ def test_quorum_forms_with_all_nodes_and_a_dc(lab):
 def test_every_node_reads_the_same_cib(lab):
     epochs = set()
     for node in lab.nodes:
-        out = node_run(lab.name, node.name, ["cibadmin", "-Q"], timeout=20).stdout
-        assert "<cib " in out
-        head = out[:out.index(">")]
-        epochs.add(tuple(part for part in head.split() if part.startswith(("epoch=", "admin_epoch="))))
+        header = cib.header(run=node_runner(lab.name, node.name), timeout=20)
+        epochs.add((header["admin_epoch"], header["epoch"]))
     assert len(epochs) == 1
 
 
@@ -52,7 +51,7 @@ def test_nodes_are_isolated_from_each_other_and_the_host(lab):
 
 
 def test_fencing_through_fence_pacemail_lab_powers_a_node_off(lab):
-    node_run(lab.name, "node1", ["stonith_admin", "--fence", "node3", "--timeout", "60"], timeout=90)
+    fencing.fence("node3", action="off", timeout=60, run=node_runner(lab.name, "node1"))
     try:
         assert not power.is_on(lab, lab.node("node3"))
         # The order reached the lab's power switch (stonith_admin's history can drop
@@ -65,13 +64,13 @@ def test_fencing_through_fence_pacemail_lab_powers_a_node_off(lab):
 
 
 def test_vip_and_service_move_when_their_node_loses_power(lab):
-    cib = lambda *args: node_run(lab.name, "node1", list(args), timeout=30)  # noqa: E731
-    cib("pcs", "resource", "create", "labvip", "ocf:heartbeat:IPaddr2", f"ip={VIP}",
+    node1 = lambda *args: node_run(lab.name, "node1", list(args), timeout=30)  # noqa: E731
+    node1("pcs", "resource", "create", "labvip", "ocf:heartbeat:IPaddr2", f"ip={VIP}",
         "cidr_netmask=24", "nic=eth0", "op", "monitor", "interval=2s")
-    cib("pcs", "resource", "create", "labsvc", "ocf:pacemaker:Dummy", "op", "monitor",
+    node1("pcs", "resource", "create", "labsvc", "ocf:pacemaker:Dummy", "op", "monitor",
         "interval=2s")
-    cib("pcs", "constraint", "colocation", "add", "labsvc", "with", "labvip", "INFINITY")
-    cib("pcs", "constraint", "order", "labvip", "then", "labsvc")
+    node1("pcs", "constraint", "colocation", "add", "labsvc", "with", "labvip", "INFINITY")
+    node1("pcs", "constraint", "order", "labvip", "then", "labsvc")
     try:
         def placed():
             view = cluster.crm_view(lab.name, "node1")
@@ -99,7 +98,7 @@ def test_vip_and_service_move_when_their_node_loses_power(lab):
         if not power.is_on(lab, lab.node(before)):
             switchd.request(str(lab.switch_socket), "on", before)
         for rsc in ("labsvc", "labvip"):
-            cib("pcs", "resource", "delete", rsc, "--force")
+            node1("pcs", "resource", "delete", rsc, "--force")
         cluster.wait_for_quorum(lab.name, ["node1", "node2", "node3"], 90)
 
 

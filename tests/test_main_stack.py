@@ -13,7 +13,6 @@ nodes are online, for the tests that follow.
 
 from __future__ import annotations
 
-import functools
 import os
 import re
 import time
@@ -21,12 +20,14 @@ import uuid
 
 import pytest
 
+from pacemail import drillmail
 from pacemail.controller import daemon, serve
 from pacemail.drills import checks, client, engine, mainjob, report, target
 from pacemail.drills.scenarios import SCENARIOS, sequence
 from pacemail.fencing.constraint import Fence, constraint_id
-from pacemail.lab import cluster, mailconf, proxysql, switchd
-from pacemail.lab.nodes import node_run
+from pacemail.lab import cluster, proxysql, switchd
+from pacemail.lab.nodes import node_run, node_runner
+from pacemail.pacemaker import cib, resources
 
 from mail_lab import in_client, sh
 
@@ -70,13 +71,12 @@ def stack(lab):
 
 def remove(lab, ids: tuple[str, ...]) -> None:
     """Stop the stack in order (DRBD's clone stopped takes everything above it), then delete."""
-    run = lambda argv: node_run(lab.name, "node1", argv, timeout=60)  # noqa: E731
-    run(["crm_resource", "--resource", "pm-drbd-clone", "--meta", "--set-parameter",
-         "target-role", "--parameter-value", "Stopped"])
+    run = node_runner(lab.name, "node1")
+    resources.set_meta("pm-drbd-clone", "target-role", "Stopped", run=run)
     cluster.wait_for(lambda: not set(ids) & set(cluster.crm_view(lab.name, "node1").resources),
                      STOP_WAIT_S, "the mail stack stopped", interval=1.0)
-    run(["cibadmin", "--delete-all", "--xpath", PM_ELEMENTS, "--force"])
-    assert 'id="pm-' not in run(["cibadmin", "--query", "--scope", "configuration"]).stdout
+    run(["cibadmin", "--delete-all", "--xpath", PM_ELEMENTS, "--force"], timeout=60)
+    assert b'id="pm-' not in cib.get("configuration", run=run)
     cluster.wait_for_quorum(lab.name, [n.name for n in lab.nodes], 60)
 
 
@@ -137,9 +137,9 @@ def test_the_daemon_clears_a_drbd_fence_once_the_peers_are_up_to_date(lab, stack
     """What a fence-peer handler leaves when its unfence counterpart failed."""
     t, node = stack
     dc = cluster.wait_for_quorum(lab.name, [n.name for n in lab.nodes], 60).dc
-    run = functools.partial(node_run, lab.name, dc)
+    run = node_runner(lab.name, dc)
     fence = Fence("mail", "pm-drbd-clone", frozenset({node}))
-    run(["cibadmin", "--create", "-o", "constraints", "--xml-text", fence.xml()], timeout=30)
+    cib.create("constraints", fence.xml(), run=run)
     d = serve.Daemon(daemon.Config(mainjob.lab_description(lab.name)), 1.0, run=run, secrets_dir=tmp_path)
 
     def cleared():
@@ -147,8 +147,7 @@ def test_the_daemon_clears_a_drbd_fence_once_the_peers_are_up_to_date(lab, stack
         return d.state.fences_cleared
 
     cluster.wait_for(cleared, 60, "the stale fence cleared", interval=1.0)
-    assert constraint_id("mail", "pm-drbd-clone") not in run(
-        ["cibadmin", "--query", "--scope", "constraints"], timeout=30).stdout
+    assert constraint_id("mail", "pm-drbd-clone").encode() not in cib.get("constraints", run=run)
     assert mainjob.running_on(lab, t.stack.resources) == node      # nothing moved
 
 
@@ -179,7 +178,7 @@ def test_mail_accepted_while_lmtp_refuses_is_in_the_inbox_soon_after(lab, stack)
     t, node = stack
     run_id = f"lmtp{uuid.uuid4().hex[:8]}"
     block = (f"table ip {LMTP_BLOCK} {{\n chain out {{\n  type filter hook output priority 0;\n"
-             f"  ip daddr 127.0.0.1 tcp dport {mailconf.LMTP_PORT} reject with tcp reset\n }}\n}}\n")
+             f"  ip daddr 127.0.0.1 tcp dport {drillmail.LMTP_PORT} reject with tcp reset\n }}\n}}\n")
     refusals = lambda: int(sh(lab, node, "grep -c 'status=deferred (.*Connection refused' "  # noqa: E731
                                          "/var/log/postfix.log || true").stdout)
     refused_before = refusals()

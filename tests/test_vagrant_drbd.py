@@ -17,6 +17,8 @@ import uuid
 
 import pytest
 
+from pacemail.drills import vmtarget
+from pacemail.pacemaker import attributes, status
 from pacemail.proc import CommandError
 from pacemail.vms import guests
 from pacemail.vms.readiness import unavailable
@@ -24,7 +26,6 @@ from pacemail.vms.readiness import unavailable
 STORAGE = ("node1", "node2")
 QUORUM_NODE = "node3"   # never holds DRBD: asks Pacemaker from there
 DRBD_ID, CLONE_ID, MOUNT_ID = "pm-drbd", "pm-drbd-clone", "pm-mount"
-SCORE_ATTR = f"master-{DRBD_ID}"
 MOUNT_POINT = "/srv/mail"
 POLL_S = 3.0   # polling faster costs the VMs seconds of CPU under TCG
 
@@ -50,23 +51,24 @@ def drbd(node: str) -> dict[str, str]:
     return guests.proc_drbd(on(node, "cat", "/proc/drbd", timeout=30))
 
 
+def placed(resource: str) -> list[tuple[str, str]]:
+    """(node, role) of each active instance of ``resource`` (a primitive, or a clone by its
+    id), as crm_mon on the quorum node shows them."""
+    now = status.read(run=vmtarget.runner(QUORUM_NODE), timeout=60)
+    return [p for r in now.resources if resource in (r.id, r.clone) for p in r.placement]
+
+
 def located(resource: str) -> list[str]:
-    """'node1 Promoted' / 'node2' words crm_resource --locate prints, one per instance."""
-    out = on(QUORUM_NODE, "crm_resource", "--locate", "-r", resource, check=False)
-    return [line.split("running on:", 1)[1].strip() for line in out.splitlines()
-            if "running on:" in line]
+    return [node for node, _ in placed(resource)]
 
 
 def promoted() -> str | None:
-    names = [w.split()[0] for w in located(CLONE_ID) if w.endswith("Promoted")
-             and not w.endswith("Unpromoted")]
+    names = [node for node, role in placed(CLONE_ID) if role == "Promoted"]
     return names[0] if len(names) == 1 else None
 
 
 def score(node: str) -> str | None:
-    out = on(QUORUM_NODE, "crm_attribute", "-N", node, "-n", SCORE_ATTR, "-l", "reboot",
-             "-G", "-q", check=False).strip()
-    return out or None
+    return attributes.get_promotion(DRBD_ID, node, run=vmtarget.runner(QUORUM_NODE))
 
 
 def wait_for(probe, timeout: float, what: str, interval: float = POLL_S):

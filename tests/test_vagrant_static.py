@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from pacemail import runlock
 from pacemail.hostres import disk_usage
-from pacemail.controller.cli import main
+from pacemail.cli import main
 from pacemail.controller.description import load
 from pacemail.controller.problems import errors
 from pacemail.hostres import GIB, human, mem_available

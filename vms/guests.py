@@ -45,9 +45,9 @@ def ssh_argv(node: str, argv: list[str], config: Path | None = None) -> list[str
 
 
 def guest(node: str, argv: list[str], timeout: float, check: bool = True,
-          config: Path | None = None):
+          config: Path | None = None, input: str | None = None):
     """Run ``argv`` on ``node``; the completed process (CommandError on failure with check)."""
-    return run(ssh_argv(node, argv, config), timeout=timeout, check=check)
+    return run(ssh_argv(node, argv, config), timeout=timeout, check=check, input=input)
 
 
 def domain(node: str) -> str:

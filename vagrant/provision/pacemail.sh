@@ -49,7 +49,7 @@ def install():
 (site / "_pacemail_tree.pth").write_text("import _pacemail_tree; _pacemail_tree.install()\n")
 script = pathlib.Path(sys.prefix) / "bin" / "pacemail"
 script.write_text(f"#!{sys.prefix}/bin/python\nimport sys\n"
-                  "from pacemail.controller.cli import main\nsys.exit(main())\n")
+                  "from pacemail.cli import main\nsys.exit(main())\n")
 script.chmod(0o755)
 PY
 ln -sf "$VENV/bin/pacemail" /usr/bin/pacemail

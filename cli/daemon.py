@@ -7,8 +7,6 @@ from pathlib import Path
 
 import click
 
-UNIT = Path(__file__).resolve().parent.parent / "pacemail-controller.service"
-
 
 @click.group()
 def controller():
@@ -41,16 +39,16 @@ def run(description_path, repair, allow_restart, interval, listen, uptodate_scor
     stale DRBD fence constraints; serve metrics. Runs until stopped."""
     import logging
 
-    from pacemail import proc
-    from pacemail.controller import daemon, live, serve
-    from pacemail.controller.cli.config import _load
+    from pacemail.cli.config import _load
+    from pacemail.controller import daemon, serve
+    from pacemail.pacemaker.runner import capped, local
 
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s pacemail-controller %(levelname)s %(message)s")
     host, port = _listen(listen)
     config = daemon.Config(_load(description_path), repair, allow_restart,
                            daemon.UP_TO_DATE_SCORE if uptodate_score is None else uptodate_score)
-    runner = proc.run if call_timeout is None else live.capped(proc.run, call_timeout)
+    runner = local if call_timeout is None else capped(local, call_timeout)
     d = serve.Daemon(config, interval, run=runner)
     server = serve.serve_http(d, host, port)
     logging.getLogger("pacemail.controller").info(
@@ -71,8 +69,7 @@ def run(description_path, repair, allow_restart, interval, listen, uptodate_scor
 def install_unit(description, target):
     """Write the systemd unit running `controller run --description DESCRIPTION`; then
     `systemctl daemon-reload && systemctl enable --now pacemail-controller`."""
-    executable = Path(sys.argv[0]).resolve()
-    text = UNIT.read_text().replace("@PACEMAIL@", str(executable)).replace(
-        "@DESCRIPTION@", str(Path(description).resolve()))
-    Path(target).write_text(text)
+    from pacemail.controller.serve import unit
+
+    Path(target).write_text(unit(Path(sys.argv[0]).resolve(), Path(description).resolve()))
     click.echo(f"wrote {target}")

@@ -8,7 +8,8 @@ import sys
 
 import click
 
-from pacemail.fencing import guard, handler_env, lock, quorum
+from pacemail.fencing import guard, handler_env, lock
+from pacemail.pacemaker import quorum
 
 # pacemail fencing quorum: 0 quorate, 1 not quorate, 3 corosync not answering
 # (2 stays click's usage error).
@@ -140,8 +141,8 @@ def secrets_cmd(description, secrets_dir):
     """
     from pathlib import Path
 
-    from pacemail.controller.cli.config import _load, print_problems
-    from pacemail.fencing import cibsecrets
+    from pacemail.cli.config import _load, print_problems
+    from pacemail.controller import cibsecrets
 
     d = _load(description)
     root = Path(secrets_dir) if secrets_dir else cibsecrets.SECRETS_DIR

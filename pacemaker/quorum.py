@@ -1,12 +1,12 @@
-"""This node's votequorum state, from ``corosync-quorumtool -s``.
+"""corosync's word: this node's votequorum state (``corosync-quorumtool -s``) and nodelist.
 
 corosync is the authority on quorum: Pacemaker's own view (the CIB's
 ``have-quorum``) is a copy the DC writes, and lags behind a partition.
 Errors are data: when corosync does not answer, the state says so
 (``running=False`` with the tool's message) instead of raising.
 
-Only the standard library and :mod:`pacemail.proc`: the drbd and mount agents
-import this on every promote/start.
+Only the standard library and :mod:`pacemail.proc`: the quorum guard reads
+this on every promote.
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from __future__ import annotations
 import re
 from dataclasses import asdict, dataclass
 
-from pacemail.proc import CommandError, run
+from pacemail.pacemaker.runner import Runner, local
+from pacemail.proc import CommandError
 
 TIMEOUT = 5.0
 
@@ -57,8 +58,8 @@ class QuorumState:
         return asdict(self)
 
 
-def read(timeout: float = TIMEOUT) -> QuorumState:
-    """Ask the local corosync; never raises for a down or hanging corosync."""
+def read(*, run: Runner = local, timeout: float = TIMEOUT) -> QuorumState:
+    """Ask corosync; never raises for a down or hanging corosync."""
     try:
         done = run(["corosync-quorumtool", "-s"], timeout=timeout, check=False)
     except CommandError as exc:
@@ -103,7 +104,7 @@ def parse(text: str) -> QuorumState:
     )
 
 
-def configured_nodes(timeout: float = TIMEOUT) -> dict[int, str]:
+def configured_nodes(*, run: Runner = local, timeout: float = TIMEOUT) -> dict[int, str]:
     """Corosync's nodelist (node id -> name), also the nodes that are not members now."""
     done = run(["corosync-cmapctl", "nodelist.node."], timeout=timeout)
     ids: dict[str, int] = {}
@@ -116,6 +117,15 @@ def configured_nodes(timeout: float = TIMEOUT) -> dict[int, str]:
             else:
                 ids[match[1]] = int(match[3])
     return {ids[pos]: name for pos, name in names.items() if pos in ids}
+
+
+def answers(*, run: Runner = local, timeout: float = 2.0) -> bool:
+    """Does corosync's configuration map answer (``corosync-cmapctl -g totem.cluster_name``)?"""
+    try:
+        run(["corosync-cmapctl", "-g", "totem.cluster_name"], timeout=timeout)
+    except CommandError:
+        return False
+    return True
 
 
 def _member(words: list[str]) -> list[Member]:

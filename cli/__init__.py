@@ -16,18 +16,18 @@ import pacemail
 
 # name -> "module:attribute" of the click command or group implementing it.
 COMMANDS: dict[str, str] = {
-    "agents": "pacemail.controller.cli.agents:agents",
-    "apply": "pacemail.controller.cli.config:apply",
-    "controller": "pacemail.controller.cli.daemon:controller",
-    "fencing": "pacemail.controller.cli.fencing:fencing",
-    "lab": "pacemail.controller.cli.lab:lab",
-    "plan": "pacemail.controller.cli.config:plan",
-    "demo": "pacemail.controller.cli.demo:demo",
-    "doctor": "pacemail.controller.cli.doctor:doctor",
-    "drill": "pacemail.controller.cli.drill:drill",
-    "render": "pacemail.controller.cli.config:render",
-    "status": "pacemail.controller.cli.config:status",
-    "vagrant": "pacemail.controller.cli.vagrant:vagrant",
+    "agents": "pacemail.cli.agents:agents",
+    "apply": "pacemail.cli.config:apply",
+    "controller": "pacemail.cli.daemon:controller",
+    "fencing": "pacemail.cli.fencing:fencing",
+    "lab": "pacemail.cli.lab:lab",
+    "plan": "pacemail.cli.config:plan",
+    "demo": "pacemail.cli.demo:demo",
+    "doctor": "pacemail.cli.doctor:doctor",
+    "drill": "pacemail.cli.drill:drill",
+    "render": "pacemail.cli.config:render",
+    "status": "pacemail.cli.config:status",
+    "vagrant": "pacemail.cli.vagrant:vagrant",
 }
 
 

@@ -175,7 +175,8 @@ def status(as_json):
     import json
     from dataclasses import asdict
 
-    from pacemail.controller.status import read
+    from pacemail.controller.cibxml import PREFIX
+    from pacemail.pacemaker.status import read
     from pacemail.proc import CommandError
 
     try:
@@ -190,12 +191,13 @@ def status(as_json):
     offline = [n.name + (" (unclean)" if n.unclean else "") for n in s.nodes if not n.online]
     click.echo(f"quorum: {'yes' if s.quorate else 'NO'}   DC: {s.dc or '-'}   "
                f"online: {' '.join(online) or '-'}" + (f"   offline: {' '.join(offline)}" if offline else ""))
-    for title, rows in (("mail stack", [r for r in s.resources if r.pacemail]),
-                        ("other resources", [r for r in s.resources if not r.pacemail])):
+    for title, rows in (("mail stack", [r for r in s.resources if r.id.startswith(PREFIX)]),
+                        ("other resources", [r for r in s.resources
+                                             if not r.id.startswith(PREFIX)])):
         if rows:
             click.echo(f"\n{title}:")
         for r in rows:
-            name = r.id[len("pm-"):] if r.pacemail else r.id
+            name = r.id.removeprefix(PREFIX)
             where = ", ".join(f"{node} ({role})" for node, role in r.placement) or "stopped"
             flags = ("  FAILED" if r.failed else "") + ("" if r.managed else "  unmanaged")
             click.echo(f"  {name:<24} {where:<40} {r.agent}{flags}")
