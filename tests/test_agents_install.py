@@ -13,7 +13,7 @@ import pytest
 
 from pacemail.agents import NAMES
 from pacemail.agents.install import (
-    agent_path, default_python, default_root, install, load_agent, status, uninstall,
+    agent_path, default_python, default_root, install, load_agent, provider_dir, status, uninstall,
 )
 from pacemail.proc import run
 
@@ -96,18 +96,38 @@ def test_cli_install_list_uninstall_doc(tmp_path):
     assert "| monitor | 20s | 10s |" in doc.stdout
 
 
-def _system_install(tool):
-    """Install into the real OCF root, where pcs and crmsh look (bootstrap.sh does the same)."""
+@pytest.fixture(scope="module")
+def system_ocf():
+    """The agents installed into the real OCF root, where pcs and crmsh look, for this
+    module only: the provider folder is put back as it was (files, modes, or absence)."""
     if os.geteuid() != 0:
         pytest.skip("needs root to install into /usr/lib/ocf")
+    folder = provider_dir(Path("/usr/lib/ocf"))
+    before = {f: (f.read_bytes(), f.stat().st_mode) for f in folder.iterdir()} \
+        if folder.is_dir() else None
+    install(Path("/usr/lib/ocf"))
+    try:
+        yield folder
+    finally:
+        if before is None:
+            shutil.rmtree(folder, ignore_errors=True)
+        else:
+            for f in folder.iterdir():
+                if f not in before:
+                    f.unlink()
+            for f, (data, mode) in before.items():
+                f.write_bytes(data)
+                f.chmod(mode)
+
+
+def _tools(tool):
     if shutil.which(tool) is None or shutil.which("crm_resource") is None:
         pytest.skip(f"{tool} or crm_resource missing: install the Debian packages pcs, crmsh, pacemaker")
-    install(Path("/usr/lib/ocf"))
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_pcs_resource_describe(name):
-    _system_install("pcs")
+def test_pcs_resource_describe(name, system_ocf):
+    _tools("pcs")
     done = run(["pcs", "resource", "describe", f"ocf:pacemail:{name}"], timeout=60, check=False)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith(f"ocf:pacemail:{name} - ")
@@ -116,8 +136,8 @@ def test_pcs_resource_describe(name):
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_crm_ra_info(name):
-    _system_install("crm")
+def test_crm_ra_info(name, system_ocf):
+    _tools("crm")
     done = run(["crm", "ra", "info", f"ocf:pacemail:{name}"], timeout=60, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
     assert f"(ocf:pacemail:{name})" in done.stdout
