@@ -6,7 +6,7 @@ import json
 import time
 from pathlib import Path
 
-from pacemail.drills import figure, stats
+from pacemail.drills import figure, stats, workload
 
 COLUMNS = ("scenario", "from", "to", "SMTP down (s)", "IMAP down (s)", "detect (s)",
            "fence (s)", "recover (s)", "accepted", "lost", "dup", "violations", "verdict")
@@ -15,12 +15,17 @@ COLUMNS = ("scenario", "from", "to", "SMTP down (s)", "IMAP down (s)", "detect (
 COMPARED = (("SMTP down (s)", "downtime_smtp"), ("IMAP down (s)", "downtime_imap"),
             ("detect (s)", "detect_s"), ("fence (s)", "fence_s"), ("recover (s)", "recover_s"))
 BACK_KINDS = ("drbd", "mount", "vip", "dovecot", "postfix")
+# How exact the downtimes are: what every report says of its probes.
+PROBE = (f"SMTP and IMAP probes retry every {workload.RETRY_S}s with a {workload.CONNECT_S}s "
+         f"connect timeout while a service is down: a downtime is at most "
+         f"{workload.RESOLUTION_S:.2f}s longer than the outage")
 
 
 def build(runs: list[dict], context: dict, compare: dict | None = None) -> dict:
     """The report's data; ``compare``: another target's report (the namespace lab's, next to
     the VMs'), summarised per figure beside this one's."""
-    data = {"generated": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **context, "runs": runs}
+    data = {"generated": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **context, "probe": PROBE,
+            "runs": runs}
     if len(runs) > 1:
         data["summary"] = stats.summary(runs)
     if compare is not None and runs:

@@ -8,9 +8,12 @@ timings share one clock) and stops sending new messages when its stdin says
 
 The sender behaves like an MTA: numbered messages, one connection each; a
 message counts as accepted only after the 250 reply to DATA; on a connection
-failure or a 4xx reply it retries the same message with backoff; a 5xx reply
-is a permanent rejection. The reader logs in over IMAP afresh for every poll
-of the inbox.
+failure or a 4xx reply it retries the same message; a 5xx reply is a
+permanent rejection. The reader logs in over IMAP afresh for every poll of
+the inbox. During an outage both retry every RETRY_S with a CONNECT_S connect
+timeout (a SYN to an address nobody holds yet is not answered, and the
+kernel would resend it only after a second), so a service back is seen at
+most RESOLUTION_S late; a connected session keeps the longer TIMEOUT_S.
 ``verify`` reads the inbox once and reports which message numbers of a run
 it holds (duplicates included).
 """
@@ -21,15 +24,17 @@ import argparse
 import imaplib
 import json
 import smtplib
+import socket
 import sys
 import threading
 import time
 from email.message import EmailMessage
 
 HEADER = "X-Pacemail-Drill"
-TIMEOUT_S = 2.0
-BACKOFF_FIRST_S = 0.1
-BACKOFF_MAX_S = 0.5
+TIMEOUT_S = 2.0        # a connected session's replies
+CONNECT_S = 0.15       # a connection attempt
+RETRY_S = 0.05         # between failed attempts
+RESOLUTION_S = CONNECT_S + RETRY_S   # how late a returning service can be seen
 _out = threading.Lock()
 
 
@@ -56,9 +61,26 @@ def smtp_code(exc: Exception) -> int | None:
     return getattr(exc, "smtp_code", None)
 
 
+def connect(host: str, port: int, timeout: float) -> socket.socket:
+    """A connection tried for CONNECT_S at most, then given ``timeout`` for its replies."""
+    sock = socket.create_connection((host, port), CONNECT_S)
+    sock.settimeout(timeout)
+    return sock
+
+
+class SMTP(smtplib.SMTP):
+    def _get_socket(self, host, port, timeout):
+        return connect(host, port, timeout)
+
+
+class IMAP4(imaplib.IMAP4):
+    def _create_socket(self, timeout):
+        return connect(self.host, self.port, timeout)
+
+
 def send(args, n: int) -> None:
-    with smtplib.SMTP(args.address, args.smtp_port, timeout=TIMEOUT_S,
-                      local_hostname="client.drill") as smtp:
+    with SMTP(args.address, args.smtp_port, timeout=TIMEOUT_S,
+              local_hostname="client.drill") as smtp:
         smtp.send_message(message(args.run_id, n, args.mailbox))  # raises unless DATA got 250
 
 
@@ -66,7 +88,7 @@ def sender(args, stop: threading.Event) -> None:
     deadline = time.time() + args.duration
     n = 1
     while n <= args.messages and not stop.is_set() and time.time() < deadline:
-        backoff, attempt = BACKOFF_FIRST_S, 1
+        attempt = 1
         drain_deadline = None
         while True:
             try:
@@ -85,32 +107,29 @@ def sender(args, stop: threading.Event) -> None:
                 if time.time() >= drain_deadline:
                     emit("smtp_abandoned", n=n)
                     break
-            time.sleep(backoff)
-            backoff, attempt = min(backoff * 2, BACKOFF_MAX_S), attempt + 1
+            time.sleep(RETRY_S)
+            attempt += 1
         n += 1
         stop.wait(args.interval)
 
 
 def reader(args, stop: threading.Event) -> None:
     """A fresh login per poll: what a user opening a mail client sees, not a session that lingers."""
-    backoff = BACKOFF_FIRST_S
     while not stop.is_set():
         conn = None
         try:
-            conn = imaplib.IMAP4(args.address, args.imap_port, timeout=TIMEOUT_S)
+            conn = IMAP4(args.address, args.imap_port, timeout=TIMEOUT_S)
             conn.login(args.user, args.password)
             typ, data = conn.status("INBOX", "(MESSAGES)")
             if typ != "OK":
                 raise imaplib.IMAP4.error(f"STATUS: {typ} {data}")
             conn.logout()
             emit("imap", ok=True)
-            backoff = BACKOFF_FIRST_S
             stop.wait(args.interval)
         except (OSError, imaplib.IMAP4.error) as exc:
             emit("imap", ok=False, error=str(exc)[:200])
             _close(conn)
-            stop.wait(backoff)
-            backoff = min(backoff * 2, BACKOFF_MAX_S)
+            stop.wait(RETRY_S)
 
 
 def _close(conn) -> None:
