@@ -184,7 +184,7 @@ def run(target: DrillTarget, scenario: Scenario, say=lambda m: None) -> dict:
                                     wait_s=tmo.settle)
     result.update(_figures(target, scenario, result, workload_events, samples, mailbox,
                            fault_at, back_at, accepted))
-    if not result["passed"]:
+    if not result["passed"] or (result.get("recover_s") or 0) > tmo.slow:
         result.setdefault("why", target.why(fault_at))
         for line in result["why"]:
             say(f"why: {line}")

@@ -34,6 +34,7 @@ class Timeouts:
     whole_after_rejoin: float = 60.0
     fence_wait: float = 30.0
     settle: float = 30.0
+    slow: float = 30.0      # a recovery slower than this is explained like a failure
     poll: float = 0.1
     slow_poll: float = 1.0
 

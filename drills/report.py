@@ -110,7 +110,8 @@ def markdown(data: dict) -> str:
                          f"| {_num(f['max'])} |")
     for i, run in enumerate(data["runs"], 1):
         if run.get("why"):
-            lines += ["", f"Why run {i} failed, from the cluster's own state:", "",
+            what = "failed" if not run.get("passed") else f"took {run.get('recover_s')}s"
+            lines += ["", f"Why run {i} {what}, from the cluster's own state:", "",
                       *(f"- {line}" for line in run["why"])]
     backs = [run for run in data["runs"] if run.get("back_s")]
     if backs:

@@ -46,7 +46,7 @@ NOTE = ("Vagrant VMs under qemu TCG (no KVM here): every resource-agent operatio
 # 70-100 s to rejoin, 100-130 s to an UpToDate Secondary.
 VM_TIMEOUTS = Timeouts(steady=300.0, answering=120.0, failover=300.0, answering_again=120.0,
                        rejoin=600.0, whole_after_rejoin=180.0, fence_wait=90.0, settle=180.0,
-                       poll=0.5, slow_poll=5.0)
+                       poll=0.5, slow_poll=5.0, slow=200.0)
 
 
 def hosts(ssh_config: str) -> list[str]:

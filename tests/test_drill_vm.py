@@ -194,3 +194,12 @@ def test_report_says_why_a_run_failed():
     assert "Why run 2 failed, from the cluster's own state:" in text
     assert "- score: pm-drbd:0 promotion score on node2: -INFINITY" in text
     assert "Why run 1" not in text
+
+
+def test_report_says_why_a_passing_run_was_slow():
+    slow = {**_run("kill-corosync", 83.2, 3.5, 4.8), "recover_s": 87.74,
+            "why": ["log: node3: warning: Cluster node node1 will be fenced: peer is no longer "
+                    "part of the cluster"]}
+    text = report.markdown(report.build([slow], {}))
+    assert "Why run 1 took 87.74s, from the cluster's own state:" in text
+    assert "probes retry every" in text    # the downtimes' resolution, in every report
