@@ -9,14 +9,13 @@ Every function is idempotent and returns what it found or did.
 from __future__ import annotations
 
 import ast
-import importlib
 import importlib.util
 import os
 import sys
 import sysconfig
 from pathlib import Path
 
-from pacemail.agents import NAMES
+from pacemail.agents import NAMES, load
 
 PROVIDER = "pacemail"
 
@@ -101,11 +100,6 @@ def launcher_target(path: Path) -> str | None:
     return None
 
 
-def load_agent(name: str):
-    """The AGENT object of pacemail.agents.<name>."""
-    return importlib.import_module(f"pacemail.agents.{name}").AGENT
-
-
 def status(root: Path, names=NAMES, python: str | None = None) -> list[Installed]:
     """What is installed under ``root`` for each agent, compared with what install would write."""
     found = []
@@ -116,7 +110,7 @@ def status(root: Path, names=NAMES, python: str | None = None) -> list[Installed
             state = "installed" if current else "outdated"
         except FileNotFoundError:
             state = "missing"
-        found.append(Installed(name, load_agent(name).version, path, state))
+        found.append(Installed(name, load(name).version, path, state))
     return found
 
 

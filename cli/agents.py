@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from pacemail.agents import NAMES
+from pacemail.agents import NAMES, load
 from pacemail.agents import install as lib
 
 root_option = click.option(
@@ -54,4 +54,4 @@ def uninstall(ocf_root):
 def doc(name):
     """Print the reference of agent NAME (markdown): parameters and actions."""
     from pacemail.agents.metadata import render_markdown
-    click.echo(render_markdown(lib.load_agent(name)), nl=False)
+    click.echo(render_markdown(load(name)), nl=False)

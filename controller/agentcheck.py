@@ -14,14 +14,12 @@ problem is put where that key is written and says which parameter it became.
 
 from __future__ import annotations
 
-import importlib
 import re
 
-from pacemail.agents import NAMES
+from pacemail.agents import NAMES, load
 from pacemail.controller.model import Clone, Group, Primitive, Resource
 from pacemail.controller.problems import Location, Problem, Severity
 
-PACKAGE = "pacemail.agents"
 # How an agent's problems name their parameter (pacemail.agents.ocf.Agent.parse_params).
 _PARAMETER = re.compile(r"parameter (?P<name>[A-Za-z0-9_]+)(?P<colon>: )?|unknown parameter "
                         r"'(?P<unknown>[A-Za-z0-9_]+)'", re.ASCII)
@@ -66,7 +64,7 @@ def default(agent: str, param: str):
 def _agent(name: str):
     if name not in NAMES:
         return None
-    return importlib.import_module(f"{PACKAGE}.{name}").AGENT
+    return load(name)
 
 
 def _primitives(resources):

@@ -10,7 +10,6 @@ become stonith primitives. The ``extra:`` records follow unchanged.
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 
 from pacemail.controller.model import (
@@ -33,9 +32,9 @@ FENCE_OPS = (Op("monitor", "60s", "20s"),)
 def agent_ops(name: str) -> tuple[Op, ...]:
     """The operations ``ocf:pacemail:<name>`` advertises in its meta-data, with their
     timeouts and intervals: the agent's declaration is their one source."""
-    from pacemail.agents import metadata
+    from pacemail.agents import load, metadata
 
-    agent = importlib.import_module(f"pacemail.agents.{name}").AGENT
+    agent = load(name)
     entries = [e for op in OPERATIONS if op in agent.actions
                for e in metadata.action_entries(agent, agent.actions[op])]
     return tuple(Op(e["name"], e.get("interval", "0s"), e["timeout"], e.get("role"))

@@ -24,7 +24,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pacemail.agents import NAMES
-from pacemail.agents.install import agent_path, install, load_agent
+from pacemail.agents import load as load_agent
+from pacemail.agents.install import agent_path, install
 from pacemail.agents.ocf import OCF_ERR_CONFIGURED, OCF_NOT_RUNNING, OCF_SUCCESS
 from pacemail.proc import run
 

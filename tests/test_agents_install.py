@@ -12,8 +12,9 @@ import pwd
 import pytest
 
 from pacemail.agents import NAMES
+from pacemail.agents import load as load_agent
 from pacemail.agents.install import (
-    agent_path, default_python, default_root, install, load_agent, provider_dir, status, uninstall,
+    agent_path, default_python, default_root, install, provider_dir, status, uninstall,
 )
 from pacemail.proc import run
 

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from lxml import etree
 
 from pacemail.agents import NAMES
-from pacemail.agents.install import load_agent
+from pacemail.agents import load as load_agent
 from pacemail.agents.ocf import (
     OCF_ERR_CONFIGURED, OCF_ERR_GENERIC, OCF_ERR_INSTALLED, OCF_ERR_UNIMPLEMENTED,
     OCF_NOT_RUNNING, OCF_SUCCESS, REASON_MAX, Agent, Context, OCFError, Param, cut,
