@@ -3,9 +3,9 @@
 A monitor runs every few seconds: importing pyroute2 costs ~190 ms, a raw
 ``AF_NETLINK`` socket and ``struct`` cost nothing measurable. The socket is
 the C module ``_socket`` itself: ``socket.py`` around it builds enum classes
-on import, 5-10 ms of a monitor that otherwise takes 20. This module only
-reads; changes go through :mod:`pacemail.agents.addrconf` (pyroute2).
-Parsing is pure (bytes in, tuples out); :func:`dump` is the one socket adapter.
+on import, 5-10 ms of a monitor that otherwise takes 20. Parsing is pure
+(bytes in, tuples out); :func:`dump` (reads) and :func:`request` (the changes
+:mod:`pacemail.agents.addrconf` builds) are the socket adapters.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import _socket
 import struct
 
 NETLINK_ROUTE = 0
-NLM_F_REQUEST, NLM_F_DUMP = 0x1, 0x300
+NLM_F_REQUEST, NLM_F_ACK, NLM_F_DUMP = 0x1, 0x4, 0x300
 NLMSG_ERROR, NLMSG_DONE = 2, 3
 RTM_NEWROUTE, RTM_GETROUTE = 24, 26
 RTM_NEWADDR, RTM_GETADDR = 20, 22
@@ -128,6 +128,22 @@ def dump(request_type: int, reply_type: int, body: bytes) -> list[bytes]:
                     return found
                 if kind == reply_type:
                     found.append(payload)
+    finally:
+        sock.close()
+
+
+def request(kind: int, flags: int, body: bytes) -> None:
+    """Send one change request and wait for the kernel's acknowledgement; OSError when it refuses."""
+    sock = _socket.socket(_socket.AF_NETLINK, _socket.SOCK_RAW | _socket.SOCK_CLOEXEC, NETLINK_ROUTE)
+    try:
+        sock.settimeout(TIMEOUT_S)
+        sock.bind((0, 0))
+        sock.send(NLMSG.pack(NLMSG.size + len(body), kind, NLM_F_REQUEST | NLM_F_ACK | flags, 1, 0)
+                  + body)
+        while True:
+            for reply, _ in messages(sock.recv(1 << 16)):   # an error reply raises here
+                if reply == NLMSG_ERROR:
+                    return
     finally:
         sock.close()
 

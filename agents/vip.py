@@ -22,8 +22,8 @@ on purpose:
   OCF_ERR_CONFIGURED (every node);
 - the monitor looks at the address and its interface only: it does not search
   the routes again, so a running address stays running when its route goes;
-- no subprocess: reads are one rtnetlink dump and /sys, changes go through
-  pyroute2, announcements through raw sockets.
+- no subprocess: reads are one rtnetlink dump and /sys, changes one rtnetlink
+  request each, announcements go through raw sockets.
 """
 
 from __future__ import annotations
@@ -228,7 +228,7 @@ AGENT = Agent(
         Param("check_duplicate", "boolean", default=True,
               shortdesc="Refuse an address another host uses",
               longdesc="Before adding the address, make sure no other host answers for "
-                       "it: IPv4 sends RFC 5227 ARP probes (0.4 s), IPv6 waits "
+                       "it: IPv4 sends RFC 5227 ARP probes (0.1 s), IPv6 waits "
                        "for the kernel's duplicate address detection. false skips both "
                        "(IPv6 addresses are then added with nodad)."),
     ],

@@ -8,6 +8,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
+from pacemail.agents import addrconf, rtnl
 from pacemail.agents.ocf import (
     OCF_ERR_CONFIGURED, OCF_ERR_GENERIC, OCF_NOT_RUNNING, OCF_SUCCESS,
 )
@@ -335,3 +336,21 @@ def test_nic_may_carry_the_label_as_ipaddr2_takes_it(values, expected):
         assert problems and problems[0].startswith(expected)
     else:
         assert problems == [] and nic_and_label(SimpleNamespace(params=typed)) == expected
+
+
+@pytest.mark.parametrize("address, prefixlen, options", [
+    ("198.18.0.100", 24, {"broadcast": "198.18.0.255", "label": "eth0:mail"}),
+    ("198.18.0.101", 32, {}),
+    ("fd00::5", 64, {"flags": 0x02 | 0x200, "preferred_lft": 0}),
+])
+def test_the_add_request_is_what_the_kernel_reports_back(address, prefixlen, options):
+    """addrconf's RTM_NEWADDR body parses, with rtnl's reader of the kernel's dumps, into
+    the address, prefix, broadcast, label and flags asked for."""
+    got = rtnl.parse_address(addrconf.new_address(7, address, prefixlen, **options))
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    assert (got.family, got.address, got.prefixlen, got.ifindex) == (
+        family, socket.inet_pton(family, address), prefixlen, 7)
+    assert got.label == options.get("label", "")
+    assert got.broadcast == (socket.inet_pton(family, options["broadcast"])
+                             if "broadcast" in options else None)
+    assert got.flags == options.get("flags", 0)
