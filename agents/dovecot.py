@@ -29,7 +29,7 @@ from pacemail.agents.ocf import (
 
 DEFAULT_CONFIG = "/etc/dovecot/dovecot.conf"
 LIBEXEC_DIR = "/usr/lib/dovecot"  # where dovecot's child programs live (Debian)
-POLL_S = 0.2
+POLL_S = 0.05
 
 AGENT = Agent(
     name="dovecot",

@@ -229,8 +229,8 @@ def publish(ctx, state, force: bool = False) -> None:
     """Set or delete this node's promotion score as the state says; skip when unchanged.
 
     The last score (and the degradations last logged) live in /run; ``force``
-    writes the score even when the cache says it is there (start, promote,
-    notify and probes, so a score lost with a Pacemaker restart comes back).
+    writes the score even when the cache says it is there (start, promote and
+    probes, so a score lost with a Pacemaker restart comes back).
     """
     wanted = policy.score_for(state, ctx.params["adjust_master_score"])  # parsed by its check
     if wanted == policy.KEEP:
@@ -431,10 +431,11 @@ def notify(ctx) -> int:
         done = ctx.run(_adm(ctx, "adjust", res), timeout=max(1.0, ctx.remaining()), check=False)
         if done.returncode != 0:
             ctx.log.warning(f"drbdadm adjust {res}: {_failure(done)}")
-    if n.type == "post":
         state, _ = read_state(ctx)
-        if state is not None:   # a resource that vanished is the monitor's to report
-            publish(ctx, state, force=True)
+    # Notifications sit between a fence and the promotion on a failover's critical path:
+    # the score is written only when it changed (probes, start and promote force it).
+    if n.type == "post" and state is not None:   # a vanished resource is the monitor's to report
+        publish(ctx, state)
     return OCF_SUCCESS
 
 
