@@ -4,7 +4,8 @@ The mail stack's tree: a promotable DRBD clone; the file system mounted where DR
 is Promoted; the mail VIPs on top of the mount; postfix instances and dovecot
 on top of the VIPs; ProxySQL's own VIP, then ProxySQL, also on the storage
 node. Each edge of the tree is one colocation plus one order constraint,
-named after what it says (``col-mount-with-drbd-promoted``). Fence devices
+named after what it says (``col-mount-with-drbd-promoted``), except that a
+mail VIP starts next to the mount, not after it (see ``_stack_constraints``). Fence devices
 become stonith primitives. The ``extra:`` records follow unchanged.
 """
 
@@ -180,14 +181,20 @@ def _on_top(upper: str, lower: str, lower_role: str | None = None,
 
 def _stack_constraints(d: Description) -> tuple[Constraint, ...]:
     out = list(_on_top(MOUNT, DRBD_CLONE, "Promoted", "promote"))
+    # A mail VIP runs with the mount but starts as soon as DRBD is promoted, next to the
+    # mount: a failover's critical path is promote -> max(mount, VIP) -> the daemons, not
+    # promote -> mount -> VIP -> the daemons. The daemons start after both.
     for v in d.vips:
-        out += _on_top(vip_name(v), MOUNT)
+        out += [Colocation(f"col-{vip_name(v)}-with-{MOUNT}", vip_name(v), MOUNT),
+                Order(f"ord-drbd-promote-then-{vip_name(v)}", DRBD_CLONE, vip_name(v),
+                      first_action="promote")]
     services = [(postfix_name(p.name), p.vips) for p in d.postfix]
     if d.dovecot:
         services.append(("dovecot", d.dovecot.vips))
     for name, vips in services:
         for v in vips:
             out += _on_top(name, f"vip-{v}")
+        out.append(Order(f"ord-{MOUNT}-then-{name}", MOUNT, name))
     if d.dovecot:
         # postfix hands mail to dovecot over LMTP: when both start in one
         # transition (a failover), dovecot goes first so no delivery is

@@ -57,8 +57,9 @@ def test_seed_001_tree_and_constraint_ids():
     cib = build_cib(d)
     ids = {c.get("id") for c in cib.find("configuration/constraints")}
     assert {"pm-col-mount-with-drbd-promoted", "pm-ord-drbd-promote-then-mount",
-            "pm-col-vip-mail-with-mount", "pm-ord-mount-then-vip-mail",
+            "pm-col-vip-mail-with-mount", "pm-ord-drbd-promote-then-vip-mail",
             "pm-col-postfix-main-with-vip-mail", "pm-ord-vip-mail-then-postfix-main",
+            "pm-ord-mount-then-postfix-main", "pm-ord-mount-then-dovecot",
             "pm-col-dovecot-with-vip-mail", "pm-col-vip-proxysql-with-mount",
             "pm-col-proxysql-with-vip-proxysql", "pm-loc-mount-prefers-node1"} <= ids
     colocation = cib.find("configuration/constraints/rsc_colocation[@id='pm-col-mount-with-drbd-promoted']")
