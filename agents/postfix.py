@@ -39,6 +39,9 @@ DEFAULT_CONFIG_DIR = "/etc/postfix"
 DEFAULT_DAEMON_DIR = "/usr/lib/postfix/sbin"
 POLL_S = 0.05
 QUICK_START = "quick-start"   # postfix-script: skip the integrity check once
+# What `postfix start`'s check creates in a queue directory (postfix-files, Postfix 3.x).
+QUEUE_DIRS = ("active", "bounce", "corrupt", "defer", "deferred", "flush", "hold", "incoming",
+              "maildrop", "pid", "private", "public", "saved", "trace")
 COMMAND_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.+-")
 
 
@@ -269,12 +272,14 @@ def start(ctx) -> int:
     if master_pid(queue) is not None:
         ctx.log.info(f"postfix {config_dir(ctx)} is already running")
         return OCF_SUCCESS
-    # `postfix start` runs the integrity check first: 0.2 s of every failover. This agent
-    # runs that check in validate-all and at monitor depth 20, so start skips it the way
-    # `postfix quick-stop` makes the next start skip it: postfix-script sees quick-start in
-    # the queue directory, removes it, and starts the master at once.
-    with open(os.path.join(queue, QUICK_START), "a"):
-        pass
+    # `postfix start` runs the integrity check first: 0.2 s of every failover. Once the
+    # queue has its directories (the check creates missing ones: a new queue needs it),
+    # start skips it the way `postfix quick-stop` makes the next start skip it:
+    # postfix-script sees quick-start in the queue directory, removes it, and starts the
+    # master at once. validate-all and depth-20 monitors still run `postfix check`.
+    if all(os.path.isdir(os.path.join(queue, d)) for d in QUEUE_DIRS):
+        with open(os.path.join(queue, QUICK_START), "a"):
+            pass
     try:
         postfix(ctx, "start")
     except CommandError as exc:
