@@ -6,10 +6,12 @@ Brings LAB up (clearing a stale one), applies the main job's description
 (cib-templates/mail-3node.yaml as the lab runs it), then pulls the plug on the
 active node REPEAT times. Each run is split into what it is made of, from the
 fault (t=0): detection (corosync's token and consensus: the survivors' new
-membership), fencing (the fence device's confirmation after that), the starts
-(promote DRBD, mount, VIP, dovecot, postfix on the new node: recover - fence)
-and the client's own retry (SMTP downtime - recover). Prints a table and the
-median/p95/max; writes the drill report (JSON, Markdown, one SVG per run).
+membership), the scheduler (from detection to the controller's fencing
+request), the fence device (from the request to its confirmation), the
+promotion (from the fencing to DRBD promoted on the new node), the starts
+(mount, VIP, dovecot, postfix: recover - promoted) and the client's own retry
+(SMTP downtime - recover). Prints a table and the median/p95/max; writes the
+drill report (JSON, Markdown, one SVG per run) with the corosync timing in effect.
 """
 
 from __future__ import annotations
@@ -18,22 +20,25 @@ import argparse
 import statistics
 from pathlib import Path
 
-from pacemail.drills import engine, mainjob, report, stats, target
+from pacemail.drills import engine, mainjob, report, stats, steady, target
 from pacemail.drills.scenarios import SCENARIOS
 from pacemail.lab import cluster, lifecycle, proxysql
 from pacemail.lab.topology import lock_name
 from pacemail.runlock import hold
 
-PARTS = ("detect", "fence", "starts", "client", "smtp down", "imap down")
+PARTS = ("detect", "scheduler", "fence device", "promote", "starts", "client", "smtp down",
+         "imap down")
 
 
 def parts(r: dict) -> dict[str, float | None]:
-    d, f, rec, smtp = r["detect_s"], r["fence_s"], r["recover_s"], r["downtime_s"]["smtp"]
-    return {"detect": d,
-            "fence": round(f - d, 2) if f is not None and d is not None else None,
-            "starts": round(rec - f, 2) if rec is not None and f is not None else None,
-            "client": round(smtp - rec, 2) if smtp is not None and rec is not None else None,
-            "smtp down": smtp, "imap down": r["downtime_s"]["imap"]}
+    """A run's figures (seconds from the fault) as the steps they are made of, each from the
+    previous one's end; None where either end was not measured."""
+    smtp = r["downtime_s"]["smtp"]
+    ends = tuple(r.get(k) for k in ("detect_s", "fence_requested_s", "fence_s", "promoted_s",
+                                    "recover_s")) + (smtp,)
+    steps = [ends[0]] + [round(b - a, 2) if a is not None and b is not None else None
+                         for a, b in zip(ends, ends[1:])]
+    return {**dict(zip(PARTS, steps)), "smtp down": smtp, "imap down": r["downtime_s"]["imap"]}
 
 
 def main() -> None:
@@ -52,6 +57,8 @@ def bench(args) -> None:
     t = target.pacemail_target(lab.name, mainjob.lab_description(lab.name))
     cluster.wait_for(lambda: mainjob.running_on(lab, t.stack.resources), mainjob.STACK_WAIT_S,
                      "the mail stack on one node", interval=1.0)
+    timing = steady.corosync_timing(lab).summary()
+    print(f"corosync: {timing}")
     print("| run | " + " | ".join(PARTS) + " | lost | verdict |")
     print("|---|" + "---|" * (len(PARTS) + 2))
     runs, table = [], []
@@ -76,7 +83,8 @@ def bench(args) -> None:
     lost = sum(r["lost"] for r in runs)
     print(f"\n{sum(r['passed'] for r in runs)}/{len(runs)} passed, {lost} lost over all runs")
     data = report.build(runs, {"target": f"lab {lab.name}", "stack": "pacemail",
-                               "scenario": "power-off-active", "bench": "bench/failover.py"})
+                               "scenario": "power-off-active", "bench": "bench/failover.py",
+                               "corosync": timing})
     paths = report.write(data, args.report)
     print("report: " + str(paths["markdown"]))
 

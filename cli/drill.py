@@ -71,7 +71,8 @@ def _run(scenario, lab_name, vms, vagrant_dir, description, repeat, seed, json_p
          report_dir, compare_path):
     import os
 
-    from pacemail.drills import engine, report, scenarios, target
+    from pacemail.drills import engine, report, scenarios, steady, target
+    from pacemail.pacemaker import totem
 
     say = lambda m: click.echo(f"drill: {m}", err=True)  # noqa: E731
     if vms:
@@ -87,16 +88,17 @@ def _run(scenario, lab_name, vms, vagrant_dir, description, repeat, seed, json_p
         except (RuntimeError, OSError) as exc:
             raise click.ClickException(f"vagrant target: {exc}") from None
         context = {"target": t.label, "stack": f"{t.stack.kind}: {', '.join(t.stack.resources)} "
-                   f"(VIP {t.stack.address})", "note": t.note}
+                   f"(VIP {t.stack.address})", "note": t.note,
+                   "corosync": totem.read(run=vmtarget.runner(t.nodes[0])).summary()}
     else:
         t = (target.description_target(lab_name, Path(description)) if description
              else target.standin_target(lab_name))
-        context = {"target": t.label, "stack": t.stack.kind}
+        context = {"target": t.label, "stack": t.stack.kind,
+                   "corosync": steady.corosync_timing(t.lab).summary()}
         if description:   # as the lab runs it, and said so
             context.update(lab_options=dict(target.LAB_OPTIONS), note=target.LAB_PROXYSQL)
-            say(f"NOTE: the lab runs {description} with "
-                + ", ".join(f"{k}={v}" for k, v in target.LAB_OPTIONS)
-                + f"; {target.LAB_PROXYSQL}")
+            say(_lab_note(description))
+    say(f"corosync: {context['corosync']}")
     try:
         plan = scenarios.sequence(scenario, t, repeat, seed)
     except ValueError as exc:
@@ -120,4 +122,57 @@ def _run(scenario, lab_name, vms, vagrant_dir, description, repeat, seed, json_p
     click.echo(paths["markdown"].read_text())
     click.echo("report: " + ", ".join(str(p) for p in paths.values()))
     if not runs or not all(r["passed"] for r in runs):
+        raise SystemExit(1)
+
+
+def _lab_note(description: str) -> str:
+    """What the lab changes in a description it runs (:func:`target.as_lab_runs`)."""
+    from pacemail.drills import target
+
+    return (f"NOTE: the lab runs {description} with "
+            + ", ".join(f"{k}={v}" for k, v in target.LAB_OPTIONS) + f"; {target.LAB_PROXYSQL}")
+
+
+@drill.command(name="steady")
+@click.option("--target", "lab_name", default="pacemail", show_default=True,
+              help="The lab (up already, as for `drill run`).")
+@click.option("--description", type=click.Path(dir_okay=False, exists=True), required=True,
+              help="Cluster description to apply (as the lab runs it) and watch.")
+@click.option("--minutes", default=10.0, show_default=True, type=click.FloatRange(min=0.1),
+              help="How long the workload runs with no fault.")
+@click.option("--report", "report_dir", default="reports", show_default=True,
+              type=click.Path(file_okay=False), help="Directory for JSON and Markdown.")
+@click.option("--wait", default=0.0, show_default=True, type=click.FloatRange(0),
+              help="Seconds to wait for another run that holds the lab.")
+def steady_(lab_name, description, minutes, report_dir, wait):
+    """The drill's mail workload for --minutes with no fault: FAIL on any fencing, corosync
+    membership change, failed operation, move or break of the stack, or lost message.
+
+    The proof that corosync's token is not so short that a merely busy node is
+    declared dead. Holds the lab for its whole run, like `drill run`.
+    """
+    from pacemail.drills import report, steady, target
+    from pacemail.lab.state import NoLab
+    from pacemail.lab.topology import lock_name
+    from pacemail.runlock import Busy, hold
+
+    say = lambda m: click.echo(f"steady: {m}", err=True)  # noqa: E731
+    try:
+        with hold(lock_name(lab_name), wait):
+            try:
+                t = target.description_target(lab_name, Path(description))
+            except RuntimeError as exc:   # pacemail apply refused
+                raise click.ClickException(str(exc)) from None
+            say(_lab_note(description))
+            result = steady.run(t, minutes, say)
+    except (Busy, ValueError, NoLab) as exc:
+        raise click.ClickException(str(exc)) from None
+    data = report.steady(result, {"target": t.label, "stack": t.stack.kind,
+                                  "description": description,
+                                  "lab_options": dict(target.LAB_OPTIONS),
+                                  "note": target.LAB_PROXYSQL})
+    paths = report.write_steady(data, Path(report_dir))
+    click.echo(paths["markdown"].read_text())
+    click.echo("report: " + ", ".join(str(p) for p in paths.values()))
+    if not data["passed"]:
         raise SystemExit(1)

@@ -22,7 +22,9 @@ import uuid
 from contextlib import contextmanager
 from typing import Protocol
 
-from pacemail.drills import checks, client, figure, timing
+from pacemail.controller.cibxml import PREFIX
+from pacemail.controller.stack import DRBD
+from pacemail.drills import checks, client, events, figure, timing
 from pacemail.drills.labtarget import Timeouts
 from pacemail.drills.sampler import Sample
 from pacemail.drills.scenarios import Scenario
@@ -127,7 +129,7 @@ def run(target: DrillTarget, scenario: Scenario, say=lambda m: None) -> dict:
               tmo.steady, "the mail stack whole on one node", tmo.poll)
         settling = time.time()
         target.wait_redundant(tmo.steady)
-        active = _wait(lambda: _settled(sampler.samples, target.kinds), tmo.steady,
+        active = _wait(lambda: settled(sampler.samples, target.kinds), tmo.steady,
                        f"the mail stack on one node for {STABLE_S:.0f}s", tmo.poll)
         result["settle_s"] = round(time.time() - settling, 1)
         progress(f"settled: the stack on {active}, nothing pending, every replica redundant, "
@@ -145,6 +147,7 @@ def run(target: DrillTarget, scenario: Scenario, say=lambda m: None) -> dict:
         progress(f"fault: {scenario.name} on {active}")
         result["active_before"] = active
         fault_at = time.time()
+        result["fault_time"] = round(fault_at, 3)   # Unix time: when, for the daemon's metrics
         target.inject(scenario.fault, active)
         progress("failover: waiting for the stack and both services again")
         back_at, active_after = _wait(lambda: _back(target, scenario, sampler.samples, fault_at),
@@ -192,7 +195,7 @@ def run(target: DrillTarget, scenario: Scenario, say=lambda m: None) -> dict:
     return result
 
 
-def _settled(samples, kinds) -> str | None:
+def settled(samples, kinds) -> str | None:
     """The node the whole stack has been on, without a break, for the last STABLE_S."""
     if not samples or samples[-1].t - samples[0].t < STABLE_S:
         return None
@@ -218,7 +221,8 @@ def _figures(target, scenario, result, workload_events, samples, mailbox, fault_
            "lost_numbers": list(d.lost), "duplicates": d.duplicates,
            "downtime_s": {s: checks.downtime(workload_events, s, fault_at) if fault_at else None
                           for s in ("smtp", "imap")},
-           "detect_s": None, "fence_s": None, "fenced": []}
+           "detect_s": None, "fence_requested_s": None, "fence_s": None, "promoted_s": None,
+           "fenced": []}
     violations = result["violations"] + checks.split_brain(samples, fault_at or time.time())
     violations += checks.unforced_moves(samples, target.kinds, fault_at, back_at,
                                         target.failback)
@@ -230,6 +234,7 @@ def _figures(target, scenario, result, workload_events, samples, mailbox, fault_
         detected = target.detected_at(survivors if scenario.fence else names,
                                       scenario.detect, fault_at)
         out["detect_s"] = round(detected - fault_at, 2) if detected else None
+        out.update(_steps(target, fault_at))
         fenced = _fenced(target, fault_at, scenario.fence)
         out["fenced"] = sorted(fenced)
         if fenced:
@@ -246,6 +251,16 @@ def _figures(target, scenario, result, workload_events, samples, mailbox, fault_
                                            if result.get("recover_s") is not None else None,
                                            nodes=target.node_names)
     return out
+
+
+def _steps(target: DrillTarget, fault_at: float) -> dict[str, float | None]:
+    """Seconds from the fault to the first fencing request (the scheduler's decision carried
+    out by the controller) and to DRBD's first promotion, from the nodes' Pacemaker logs."""
+    requested = target.detected_at(target.node_names, events.FENCE_REQUESTED, fault_at)
+    promoted = (target.detected_at(target.node_names, events.promoted(PREFIX + DRBD), fault_at)
+                if "drbd" in target.kinds else None)
+    return {"fence_requested_s": round(requested - fault_at, 2) if requested else None,
+            "promoted_s": round(promoted - fault_at, 2) if promoted else None}
 
 
 def _fenced(target: DrillTarget, fault_at: float, expected: str | None) -> dict[str, float]:

@@ -9,11 +9,13 @@ from pathlib import Path
 from pacemail.drills import figure, stats, workload
 
 COLUMNS = ("scenario", "from", "to", "SMTP down (s)", "IMAP down (s)", "detect (s)",
-           "fence (s)", "recover (s)", "accepted", "lost", "dup", "violations", "verdict")
+           "fence requested (s)", "fence (s)", "promoted (s)", "recover (s)", "accepted", "lost",
+           "dup", "violations", "verdict")
 
 
 COMPARED = (("SMTP down (s)", "downtime_smtp"), ("IMAP down (s)", "downtime_imap"),
-            ("detect (s)", "detect_s"), ("fence (s)", "fence_s"), ("recover (s)", "recover_s"))
+            ("detect (s)", "detect_s"), ("fence requested (s)", "fence_requested_s"),
+            ("fence (s)", "fence_s"), ("promoted (s)", "promoted_s"), ("recover (s)", "recover_s"))
 BACK_KINDS = ("drbd", "mount", "vip", "dovecot", "postfix")
 # How exact the downtimes are: what every report says of its probes.
 PROBE = (f"SMTP and IMAP probes retry every {workload.RETRY_S}s with a {workload.CONNECT_S}s "
@@ -70,13 +72,18 @@ def latest_report(directory: Path, scenario: str, target_prefix: str = "lab") ->
     return None
 
 
+def stem(directory: Path, kind: str) -> Path:
+    """``directory/KIND-TIME``: the name a report's files share (``directory`` made)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory / f"{kind}-{time.strftime('%Y%m%dT%H%M%S')}"
+
+
 def write(data: dict, directory: Path) -> dict[str, Path]:
     """The report files (``json``, ``markdown``, ``svg`` of each run) under ``directory``."""
-    directory.mkdir(parents=True, exist_ok=True)
-    stem = f"drill-{time.strftime('%Y%m%dT%H%M%S')}"
-    paths = {"json": directory / f"{stem}.json", "markdown": directory / f"{stem}.md"}
+    base = stem(directory, "drill")
+    paths = {"json": base.with_suffix(".json"), "markdown": base.with_suffix(".md")}
     for i, run in enumerate(data["runs"], 1):
-        path = directory / f"{stem}-{i}-{run['scenario']}.svg"
+        path = directory / f"{base.name}-{i}-{run['scenario']}.svg"
         path.write_text(figure.svg(run))
         run["figure"] = path.name
         paths[f"svg{i}"] = path
@@ -94,7 +101,8 @@ def markdown(data: dict) -> str:
         d = run.get("downtime_s") or {}
         cells = (run["scenario"], run.get("active_before") or "-", run.get("active_after") or "-",
                  _num(d.get("smtp")), _num(d.get("imap")), _num(run.get("detect_s")),
-                 _num(run.get("fence_s")), _num(run.get("recover_s")), run.get("accepted", 0),
+                 _num(run.get("fence_requested_s")), _num(run.get("fence_s")),
+                 _num(run.get("promoted_s")), _num(run.get("recover_s")), run.get("accepted", 0),
                  run.get("lost", 0), run.get("duplicates", 0),
                  "; ".join(run.get("violations", [])) or "none",
                  "PASS" if run.get("passed") else "FAIL")
@@ -147,3 +155,49 @@ def markdown(data: dict) -> str:
 
 def _num(value) -> str:
     return "-" if value is None else f"{value:.2f}"
+
+
+def steady(result: dict, context: dict) -> dict:
+    """A steady drill's report data (:func:`pacemail.drills.steady.run`'s result)."""
+    return {"generated": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **context, **result}
+
+
+def write_steady(data: dict, directory: Path) -> dict[str, Path]:
+    """A steady drill's report files (``json``, ``markdown``) under ``directory``."""
+    base = stem(directory, "steady")
+    paths = {"json": base.with_suffix(".json"), "markdown": base.with_suffix(".md")}
+    paths["json"].write_text(json.dumps(data, indent=2) + "\n")
+    paths["markdown"].write_text(steady_markdown(data))
+    return paths
+
+
+STEADY_HEADER = ("target", "stack", "description", "note", "lab_options", "corosync", "active",
+                 "settle_s")
+
+
+def steady_markdown(data: dict) -> str:
+    load = lambda key: " ".join(f"{x:.2f}" for x in data.get(key) or ()) or "-"  # noqa: E731
+    lines = [f"# pacemail steady drill report ({data['generated']})", ""]
+    lines += [f"- {k}: {data[k]}" for k in STEADY_HEADER if k in data]
+    lines += [f"- window: {data['window_s']}s of {data['minutes']:g} min, no fault",
+              f"- load (1, 5, 15 min): {load('load_start')} at the start, "
+              f"{load('load_end')} at the end",
+              f"- verdict: {'PASS' if data['passed'] else 'FAIL'}", "",
+              "| figure | value |", "|---|---|"]
+    failures = data["client_failures"]
+    late = data["token_late"]
+    rows = (("messages accepted", data["accepted"]), ("delivered", data["delivered"]),
+            ("lost", data["lost"]), ("duplicates", data["duplicates"]),
+            ("fences", data["fences"]), ("corosync membership changes",
+                                         data["membership_changes"]),
+            ("late tokens (max ms)", f"{late} ({data['token_late_max_ms']})" if late else 0),
+            ("failed operations", len(data["failed_ops"])), ("moves", len(data["moves"])),
+            ("stack not whole", len(data["breaks"])),
+            ("failed SMTP / IMAP attempts", f"{failures['smtp']} / {failures['imap']}"),
+            ("samples (longest gap, s)", f"{data['samples']} ({data['sample_gap_max_s']})"))
+    lines += [f"| {name} | {'-' if value is None else value} |" for name, value in rows]
+    for title, key in (("Violations", "violations"), ("corosync membership events",
+                                                      "membership_log")):
+        if data[key]:
+            lines += ["", f"{title}:", "", *(f"- {line}" for line in data[key])]
+    return "\n".join(lines) + "\n"
