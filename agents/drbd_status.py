@@ -22,13 +22,14 @@ PEER_84 = "peer"  # 8.4 does not name its one peer
 
 
 class Peer:
-    """One replication peer: connection state (``Connected`` when up), role, disks."""
+    """One replication peer: connection state (``Connected`` when up), role, disks; DRBD 9's
+    peer node id (None for 8.4)."""
 
-    __slots__ = ("name", "connection", "role", "disks", "replication")
+    __slots__ = ("name", "connection", "role", "disks", "replication", "node_id")
 
-    def __init__(self, name, connection, role, disks, replication=()):
+    def __init__(self, name, connection, role, disks, replication=(), node_id=None):
         self.name, self.connection, self.role = name, connection, role
-        self.disks, self.replication = tuple(disks), tuple(replication)
+        self.disks, self.replication, self.node_id = tuple(disks), tuple(replication), node_id
 
     @property
     def connected(self) -> bool:
@@ -84,7 +85,8 @@ def from_json(document, resource: str) -> State | None:
     peers = [Peer(c.get("name", str(c.get("peer-node-id"))), c.get("connection-state", "Unknown"),
                   c.get("peer-role", "Unknown"),
                   [p.get("peer-disk-state", "DUnknown") for p in c.get("peer_devices") or []],
-                  [p.get("replication-state", "Off") for p in c.get("peer_devices") or []])
+                  [p.get("replication-state", "Off") for p in c.get("peer_devices") or []],
+                  c.get("peer-node-id"))
              for c in res.get("connections") or []]
     return State(res.get("role", "Unknown"), [d.get("disk-state", "DUnknown") for d in devices],
                  quorum=all(quorums) if quorums else None, suspended=bool(res.get("suspended")),

@@ -34,9 +34,13 @@ def _listen(value: str) -> tuple[str, int]:
 @click.option("--call-timeout", default=None, type=click.FloatRange(1, 600),
               help="At most this many seconds for each Pacemaker tool call "
                    "[default: each call's own, 30 s for reads, 120 s for a push].")
-def run(description_path, repair, allow_restart, interval, listen, uptodate_score, call_timeout):
+@click.option("--reports", "reports", default=None, type=click.Path(file_okay=False),
+              help="Directory of drill reports (`pacemail drill run --report DIR`): the newest "
+                   "one's last run is served as pacemail_drill_last_* metrics.")
+def run(description_path, repair, allow_restart, interval, listen, uptodate_score, call_timeout,
+        reports):
     """Watch the CIB every INTERVAL seconds; on the DC report drift (and --repair it), clear
-    stale DRBD fence constraints; serve metrics. Runs until stopped."""
+    stale DRBD fence constraints; serve the cluster's metrics. Runs until stopped."""
     import logging
 
     from pacemail.cli.config import _load
@@ -49,7 +53,7 @@ def run(description_path, repair, allow_restart, interval, listen, uptodate_scor
     config = daemon.Config(_load(description_path), repair, allow_restart,
                            daemon.UP_TO_DATE_SCORE if uptodate_score is None else uptodate_score)
     runner = local if call_timeout is None else capped(local, call_timeout)
-    d = serve.Daemon(config, interval, run=runner)
+    d = serve.Daemon(config, interval, run=runner, reports=Path(reports) if reports else None)
     server = serve.serve_http(d, host, port)
     logging.getLogger("pacemail.controller").info(
         "started: %s, repair %s, every %ss, http://%s:%s/metrics", description_path,

@@ -6,7 +6,14 @@ also the whole CIB, but only when :func:`needs_cib` says so (the configuration
 epoch moved since the last check, or a DRBD fence constraint is there).
 :func:`decide` turns a :class:`Reading` into actions and the next
 :class:`State`; :func:`record` adds the actions' results; :func:`metrics`
-renders the state in Prometheus' text format.
+renders the state in Prometheus' text format (the cluster's own metrics are
+:mod:`pacemail.controller.metrics`').
+
+Every node also follows the mail stack across cycles (:func:`whole`): when it
+is seen whole on another node than last time, that is a failover, kept as
+:class:`~pacemail.controller.metrics.Failover` (the last cycle whole on the old
+node, the first whole on the new one, each resource's gap): a real failover
+gets its figures without a drill.
 
 Rules: only the DC acts (every node reports health); nothing is pushed
 without quorum (crm_mon's ``with_quorum`` and the CIB's ``have-quorum`` both);
@@ -39,6 +46,7 @@ from dataclasses import dataclass, replace
 from lxml import etree
 
 from pacemail.controller import cibxml, merge, stack
+from pacemail.controller.metrics import Failover, family
 from pacemail.controller.model import Description
 from pacemail.controller.plan import make_plan
 from pacemail.fencing import constraint as fence
@@ -63,6 +71,7 @@ class Reading:
     node_id: str                 # this node's id, as dc-uuid names it
     status: Status               # crm_mon
     cib: bytes | None = None     # the whole CIB, when needs_cib() asked for it
+    at: float = 0.0              # when crm_mon was read (Unix time)
 
 
 @dataclass(frozen=True)
@@ -105,6 +114,10 @@ class State:
     last_apply_ok: bool | None = None
     fences_cleared: int = 0
     secret_problems: tuple[str, ...] = ()    # this node's secrets not installed, and why
+    serving: tuple[str, float] | None = None  # (node, last time) the stack was seen whole
+    seen: tuple[tuple[str, str, float], ...] = ()  # (resource, node, last time) seen active
+    gaps: tuple[tuple[str, float], ...] = ()  # resources moved since the stack was last whole
+    last_failover: Failover | None = None
 
 
 def is_dc(reading: Reading) -> bool:
@@ -128,9 +141,14 @@ def decide(state: State, reading: Reading, config: Config) -> tuple[tuple[Action
     log = [f"failover: the mail stack moved from {state.stack_node} to {where}"] if moved else []
     if dc != state.is_dc:
         log.append("this node is the DC: acting" if dc else "this node is not the DC: reporting only")
-    new = replace(state, cycles=state.cycles + 1, last_cycle_ok=True, is_dc=dc, quorate=quorate,
+    new = replace(follow(state, status, stack_ids(config.description), reading.at),
+                  cycles=state.cycles + 1, last_cycle_ok=True, is_dc=dc, quorate=quorate,
                   failed_actions=len(status.failures), stack_node=where or state.stack_node,
                   failovers=state.failovers + moved)
+    if new.last_failover is not state.last_failover:
+        f = new.last_failover
+        log.append(f"failover: the mail stack whole on {f.to_node} {f.started - f.stopped:.1f}s "
+                   f"after its last cycle whole on {f.from_node}")
     if not dc:
         return (), replace(new, checked=None, drift=(), fences=()), tuple(log)
     if reading.cib is None:
@@ -193,6 +211,55 @@ def stack_node(status: Status) -> str | None:
                 return promoted[0]
     return next((r.placement[0][0] for r in status.resources
                  if r.id == STACK_STARTED and r.placement), None)
+
+
+def stack_ids(d: Description) -> frozenset[str]:
+    """The ids of the mail stack's resources (and its constraints: never in crm_mon's list)."""
+    return frozenset(cibxml.owned_id(name) for name in stack.stack_names(d))
+
+
+def active(status: Status, ids: frozenset[str]) -> dict[str, str | None]:
+    """Each stack resource crm_mon lists -> the one online, clean node it is active on (DRBD:
+    Promoted), with no operation pending there; None when there is no such node."""
+    healthy = {n.name for n in status.nodes if n.online and not n.unclean}
+    out: dict[str, str | None] = {}
+    for r in status.resources:
+        if r.id == STACK_PROMOTED:
+            nodes = [n for n, role in r.placement if role in fence.PROMOTED_ROLES]
+        elif r.id in ids and r.clone is None:
+            nodes = [n for n, _ in r.placement]
+        else:
+            continue
+        ok = len(nodes) == 1 and nodes[0] in healthy and nodes[0] not in r.pending
+        out[r.id] = nodes[0] if ok else None
+    return out
+
+
+def whole(where: dict[str, str | None]) -> str | None:
+    """The node every stack resource is active on, if there is one."""
+    nodes = set(where.values())
+    return nodes.pop() if len(nodes) == 1 and None not in nodes else None
+
+
+def follow(state: State, status: Status, ids: frozenset[str], now: float) -> State:
+    """The stack followed one more cycle: where each resource was last active, and a
+    :class:`Failover` when the stack is whole on another node than it was last."""
+    where = active(status, ids)
+    seen = {rid: (node, t) for rid, node, t in state.seen}
+    gaps = dict(state.gaps)
+    for rid, node in where.items():
+        if node is not None:
+            old = seen.get(rid)
+            if old and old[0] != node and rid not in gaps:
+                gaps[rid] = round(now - old[1], 3)
+            seen[rid] = (node, now)
+    node, failover, serving = whole(where), state.last_failover, state.serving
+    if node is not None:
+        if serving and serving[0] != node:
+            failover = Failover(serving[0], node, serving[1], now, tuple(sorted(gaps.items())))
+        gaps, serving = {}, (node, now)
+    return replace(state, serving=serving, last_failover=failover, gaps=tuple(sorted(gaps.items())),
+                   seen=tuple((rid, n, t) for rid, (n, t) in sorted(seen.items())))
 
 
 # -- DRBD fence constraints ---------------------------------------------------------
@@ -261,10 +328,8 @@ def metrics(state: State) -> str:
         ("secret_problems", "gauge", "Fence device secrets this node could not install.",
          len(state.secret_problems)),
     ]
-    out = []
-    for name, kind, text, value in rows:
-        full = f"pacemail_controller_{name}"
-        out += [f"# HELP {full} {text}", f"# TYPE {full} {kind}", f"{full} {value}"]
+    out = [line for name, kind, text, value in rows
+           for line in family(f"pacemail_controller_{name}", kind, text, [({}, value)])]
     return "\n".join(out) + "\n"
 
 

@@ -41,6 +41,7 @@ class QuorumState:
     flags: tuple[str, ...] = ()
     members: tuple[Member, ...] = ()
     error: str | None = None
+    highest_expected: int | None = None
 
     @property
     def member_names(self) -> tuple[str, ...]:
@@ -101,6 +102,7 @@ def parse(text: str) -> QuorumState:
         wait_for_all="WaitForAll" in flags,
         flags=flags,
         members=tuple(members),
+        highest_expected=_int(fields.get("Highest expected")),
     )
 
 
