@@ -2,7 +2,11 @@
 
 Each installed file is a short launcher (:func:`script`) bound to the
 interpreter pacemail is installed in, so an agent always runs the pacemail
-its launcher was written by.
+its launcher was written by. The alert agent (``pacemail.agents.alert``) is
+no resource agent (resource.d/ is what Pacemaker and pcs list as such), so
+its launcher lives in the provider's own folder of the same root,
+``$OCF_ROOT/lib/pacemail/pacemail-alert``: one root for everything pacemail
+gives Pacemaker to run, installed, listed and removed together.
 Every function is idempotent and returns what it found or did.
 """
 
@@ -15,9 +19,12 @@ import sys
 import sysconfig
 from pathlib import Path
 
-from pacemail.agents import NAMES, load
+from pacemail.agents import NAMES, alert, load
 
 PROVIDER = "pacemail"
+# Where Pacemaker itself looks (its build's OCF root): the path descriptions render.
+OCF_ROOT = Path("/usr/lib/ocf")
+ALERT = "pacemail-alert"
 
 
 class Installed:
@@ -37,7 +44,7 @@ def default_python() -> str:
 
 
 def default_root(environ=os.environ) -> Path:
-    return Path(environ.get("OCF_ROOT") or "/usr/lib/ocf")
+    return Path(environ.get("OCF_ROOT") or OCF_ROOT)
 
 
 def provider_dir(root: Path) -> Path:
@@ -46,6 +53,16 @@ def provider_dir(root: Path) -> Path:
 
 def agent_path(root: Path, name: str) -> Path:
     return provider_dir(root) / name
+
+
+def alert_path(root: Path = OCF_ROOT) -> Path:
+    """The alert agent's launcher under OCF root ``root``."""
+    return Path(root) / "lib" / PROVIDER / ALERT
+
+
+def alert_launcher(python: str | None = None) -> str:
+    return script(f"{ALERT}, Pacemaker alert agent written by `pacemail agents install`; do not edit.",
+                  "from pacemail.agents.alert import main\nsys.exit(main())\n", python)
 
 
 def launcher(name: str, python: str | None = None) -> str:
@@ -102,44 +119,74 @@ def launcher_target(path: Path) -> str | None:
 
 def status(root: Path, names=NAMES, python: str | None = None) -> list[Installed]:
     """What is installed under ``root`` for each agent, compared with what install would write."""
-    found = []
-    for name in names:
-        path = agent_path(root, name)
-        try:
-            current = path.read_text() == launcher(name, python) and os.access(path, os.X_OK)
-            state = "installed" if current else "outdated"
-        except FileNotFoundError:
-            state = "missing"
-        found.append(Installed(name, load(name).version, path, state))
-    return found
+    return [Installed(name, load(name).version, agent_path(root, name),
+                      _state(agent_path(root, name), launcher(name, python)))
+            for name in names]
+
+
+def alert_status(root: Path, python: str | None = None) -> Installed:
+    """The alert agent's launcher under ``root``, as :func:`status` sees an agent's."""
+    return Installed(ALERT, alert.VERSION, alert_path(root), _state(alert_path(root),
+                                                                   alert_launcher(python)))
+
+
+def _state(path: Path, text: str) -> str:
+    try:
+        current = path.read_text() == text and os.access(path, os.X_OK)
+    except FileNotFoundError:
+        return "missing"
+    return "installed" if current else "outdated"
 
 
 def install(root: Path, names=NAMES, python: str | None = None) -> list[Installed]:
     """Write every agent's launcher (mode 755) that is missing or outdated; returns the prior states."""
     before = status(root, names, python)
     for item in before:
-        if item.state == "installed":
-            continue
-        item.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = item.path.with_name(f".{item.name}.tmp")
-        tmp.write_text(launcher(item.name, python))
-        tmp.chmod(0o755)
-        os.replace(tmp, item.path)
+        _write(item, launcher(item.name, python))
     return before
+
+
+def install_alert(root: Path, python: str | None = None) -> Installed:
+    """Write the alert agent's launcher (mode 755) when missing or outdated; returns its prior state."""
+    before = alert_status(root, python)
+    _write(before, alert_launcher(python))
+    return before
+
+
+def _write(item: Installed, text: str) -> None:
+    if item.state == "installed":
+        return
+    item.path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = item.path.with_name(f".{item.name}.tmp")
+    tmp.write_text(text)
+    tmp.chmod(0o755)
+    os.replace(tmp, item.path)
 
 
 def uninstall(root: Path, names=NAMES) -> list[Path]:
     """Remove the agents' launchers, and the provider folder once empty; returns the removed files."""
-    removed = []
-    for name in names:
-        path = agent_path(root, name)
-        try:
-            path.unlink()
-        except FileNotFoundError:
-            continue
-        removed.append(path)
+    removed = [path for path in (agent_path(root, n) for n in names) if _unlink(path)]
+    _rmdir(provider_dir(root))
+    return removed
+
+
+def uninstall_alert(root: Path) -> list[Path]:
+    """Remove the alert agent's launcher, and its folder once empty; returns what was removed."""
+    removed = [alert_path(root)] if _unlink(alert_path(root)) else []
+    _rmdir(alert_path(root).parent)
+    return removed
+
+
+def _unlink(path: Path) -> bool:
     try:
-        provider_dir(root).rmdir()
+        path.unlink()
+    except FileNotFoundError:
+        return False
+    return True
+
+
+def _rmdir(folder: Path) -> None:
+    try:
+        folder.rmdir()
     except OSError:
         pass  # absent, or still holding something we did not write
-    return removed

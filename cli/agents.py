@@ -1,4 +1,5 @@
-"""``pacemail agents``: install, list, uninstall and document the ocf:pacemail:* agents."""
+"""``pacemail agents``: install, list, uninstall and document the ocf:pacemail:* agents
+(and pacemail's alert agent, installed, listed and removed with them)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pacemail.agents import install as lib
 
 root_option = click.option(
     "--ocf-root", type=click.Path(file_okay=False), default=None,
-    help="OCF root holding resource.d/ (default: $OCF_ROOT or /usr/lib/ocf).")
+    help="OCF root holding resource.d/ and lib/ (default: $OCF_ROOT or /usr/lib/ocf).")
 
 
 def _root(ocf_root):
@@ -18,14 +19,15 @@ def _root(ocf_root):
 
 @click.group()
 def agents():
-    """The OCF resource agents pacemail ships (ocf:pacemail:NAME)."""
+    """The OCF resource agents pacemail ships (ocf:pacemail:NAME) and its alert agent."""
 
 
 @agents.command()
 @root_option
 def install(ocf_root):
     """Install every agent where Pacemaker finds it (idempotent)."""
-    for item in lib.install(_root(ocf_root)):
+    root = _root(ocf_root)
+    for item in lib.install(root) + [lib.install_alert(root)]:
         done = "unchanged" if item.state == "installed" else "written"
         click.echo(f"{item.path}: {done}")
 
@@ -34,7 +36,8 @@ def install(ocf_root):
 @root_option
 def list_(ocf_root):
     """Show each agent's version, path and whether it is installed."""
-    for item in lib.status(_root(ocf_root)):
+    root = _root(ocf_root)
+    for item in lib.status(root) + [lib.alert_status(root)]:
         click.echo(f"{item.name:<12} {item.version:<8} {item.state:<10} {item.path}")
 
 
@@ -42,7 +45,8 @@ def list_(ocf_root):
 @root_option
 def uninstall(ocf_root):
     """Remove the installed agents (and their folder once empty)."""
-    removed = lib.uninstall(_root(ocf_root))
+    root = _root(ocf_root)
+    removed = lib.uninstall(root) + lib.uninstall_alert(root)
     for path in removed:
         click.echo(f"{path}: removed")
     if not removed:

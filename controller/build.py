@@ -48,6 +48,10 @@ def build_cib(d: Description) -> etree._Element:
             main = cibxml.nvset(section, "meta_attributes", cibxml.owned_id(name), pairs)
             if window and tag == "rsc_defaults":
                 main.set("score", "1")   # below the window's set
+    if d.alerts:
+        alerts = etree.SubElement(configuration, "alerts")
+        for a in d.alerts:
+            alerts.append(cibxml.alert(a, d.name))
     etree.SubElement(cib, "status")
     return cib
 

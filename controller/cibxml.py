@@ -2,8 +2,8 @@
 
 Ownership: pacemail owns exactly the elements whose id starts with ``pm-``
 (resources, their nvsets, nvpairs and operations, constraints, fencing
-levels, the cluster-options, rsc_defaults and op_defaults sets). Every
-resource it creates also carries ``description="managed by pacemail"``, a
+levels, alerts, the cluster-options, rsc_defaults and op_defaults sets). Every
+resource and alert it creates also carries ``description="managed by pacemail"``, a
 mark a person sees in ``pcs resource config`` / ``crm configure show``;
 constraints, nvsets and fencing levels have no free attribute in the
 Pacemaker schema, so for them the id prefix is the mark. A later apply
@@ -16,14 +16,18 @@ import re
 
 from lxml import etree
 
+from pacemail.agents import alert as alert_agent
+from pacemail.agents.install import alert_path
 from pacemail.controller.model import (
-    Clone, Colocation, Constraint, FencingLevel, Group, Node, Op, Order, Pairs,
+    Alert, Clone, Colocation, Constraint, FencingLevel, Group, Node, Op, Order, Pairs,
     Primitive, Resource, RscLocation,
 )
+from pacemail.controller.values import duration_ms
 
 PREFIX = "pm-"
 MARK = "managed by pacemail"
 _NOT_ID = re.compile(r"[^A-Za-z0-9_.-]")
+MARKED = ("primitive", "group", "clone", "alert")   # elements with a free description attribute
 
 E = etree.Element
 S = etree.SubElement
@@ -42,7 +46,7 @@ def is_owned(element: etree._Element) -> bool:
     """Owned by pacemail: ``pm-`` id and, on a resource, the description mark."""
     if not element.get("id", "").startswith(PREFIX):
         return False
-    if element.tag in ("primitive", "group", "clone"):
+    if element.tag in MARKED:
         return element.get("description") == MARK
     return True
 
@@ -160,3 +164,29 @@ def fencing_level(level: FencingLevel) -> etree._Element:
 def node(n: Node) -> etree._Element:
     """A node entry; its id is corosync's node id, so it is the cluster's, not pacemail's."""
     return E("node", id=str(n.nodeid), uname=n.name)
+
+
+def alert(a: Alert, cluster: str) -> etree._Element:
+    """An alert run by pacemail's alert agent: its kind and settings go to the agent as
+    instance attributes (variables of its environment), Pacemaker's own as meta attributes."""
+    aid = owned_id(a.name)
+    element = E("alert", id=aid, description=MARK, path=str(alert_path()))
+    if a.select:
+        select = S(element, "select")
+        for kind in a.select:
+            S(select, f"select_{kind}")
+    meta = (("timeout", a.timeout),)
+    if a.timestamp_format is not None:
+        meta += (("timestamp-format", a.timestamp_format),)
+    nvset(element, "meta_attributes", sub_id(aid, "meta_attributes"), meta)
+    params = ((alert_agent.KIND, a.kind), (alert_agent.TIMEOUT_MS, str(int(duration_ms(a.timeout)))))
+    if a.kind == "smtp":
+        params += ((alert_agent.CLUSTER, cluster),)
+    for name, value in ((alert_agent.SERVER, a.server), (alert_agent.PORT, a.port),
+                        (alert_agent.SENDER, a.sender)):
+        if value is not None:
+            params += ((name, str(value)),)
+    nvset(element, "instance_attributes", sub_id(aid, "instance_attributes"), params)
+    for i, value in enumerate(a.recipients, 1):
+        S(element, "recipient", id=sub_id(aid, "recipient", str(i)), value=value)
+    return element

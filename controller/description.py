@@ -20,6 +20,7 @@ from yaml.nodes import MappingNode
 from pacemail.agents import dovecot as dovecot_agent
 from pacemail.agents import postfix as postfix_agent
 from pacemail.controller import agentcheck, cibxml, fencecheck, fencerace, ids, stack, values
+from pacemail.controller.alerts import AlertsSection
 from pacemail.controller.build import build_cib
 from pacemail.controller.extra import ExtraSections
 from pacemail.controller.model import (
@@ -37,7 +38,7 @@ HOSTS_PARAMS = ("pcmk_host_list", "pcmk_host_map")
 NODE_ID_MAX = 2**32 - 1     # corosync node ids are unsigned 32-bit, 0 reserved
 
 TOP = ("cluster", "nodes", "storage", "vips", "services", "placement", "operations", "fencing",
-       "extra")
+       "extra", "alerts")
 # The stickiness ``failback: false`` gives when the admin sets none: more than
 # the preferred node's pull, so a recovered node never takes the stack back.
 NO_FAILBACK_STICKINESS = str(2 * stack.PREFERENCE_SCORE)
@@ -90,7 +91,7 @@ def parse(text: str, file: str = "<description>") -> Parsed:
     return Parsed(description, r.problems)
 
 
-class _Schema(ExtraSections, OperationsSection):
+class _Schema(ExtraSections, OperationsSection, AlertsSection):
     """One pass over a description's sections; cross-references checked at the end."""
 
     def __init__(self, r: Reader, top: Section):
@@ -120,6 +121,7 @@ class _Schema(ExtraSections, OperationsSection):
         operations = top.get("operations", self.operations, default=()) or ()
         devices, levels = top.get("fencing", self.fencing, default=((), ())) or ((), ())
         extra_resources, extra_constraints = top.get("extra", self.extra, default=((), ())) or ((), ())
+        alerts = top.get("alerts", self.alerts, default=()) or ()
         cluster = top.get("cluster", self.cluster, default=None, node_count=len(nodes))
         if cluster is None:
             cluster = self.cluster(None, "cluster", node_count=len(nodes))
@@ -131,6 +133,7 @@ class _Schema(ExtraSections, OperationsSection):
         postfix = tuple(p if p.vips else replace(p, vips=all_vips) for p in postfix)
         if dovecot and not dovecot.vips:
             dovecot = replace(dovecot, vips=all_vips)
+        alerts = self.mail_server(alerts, postfix, vips)
         if placement.failback_window and WINDOW_RECHECK[0] not in dict(options):
             options += (WINDOW_RECHECK,)
         d = Description(
@@ -140,7 +143,8 @@ class _Schema(ExtraSections, OperationsSection):
             storage=storage, vips=vips, postfix=postfix, dovecot=dovecot, proxysql=proxysql,
             placement=placement, fence_devices=devices, fencing_levels=levels,
             extra_resources=extra_resources, extra_constraints=extra_constraints,
-            operations=operations, storage_where=r.location(top.node("storage"), "storage"),
+            operations=operations, alerts=alerts,
+            storage_where=r.location(top.node("storage"), "storage"),
             vips_where=r.location(top.node("vips"), "vips"),
         )
         self.cross_check(d, node_names)

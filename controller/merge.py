@@ -26,6 +26,7 @@ SECTIONS: dict[str, tuple[str, ...]] = {
     "fencing-topology": ("fencing-level",),
     "rsc_defaults": ("meta_attributes",),
     "op_defaults": ("meta_attributes",),
+    "alerts": ("alert",),
 }
 VERSION = ("admin_epoch", "epoch", "num_updates")
 

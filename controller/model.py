@@ -197,6 +197,22 @@ class FenceDevice:
 
 
 @dataclass(frozen=True)
+class Alert:
+    """A Pacemaker alert run by pacemail's alert agent (``pacemail.agents.alert``), by kind."""
+
+    name: str
+    kind: str                        # file (recipients are paths) | smtp (mail addresses)
+    recipients: tuple[str, ...]
+    timeout: str                     # a duration: Pacemaker's kill, and the agent's own limit
+    select: tuple[str, ...] = ()     # nodes, fencing, resources, attributes; empty: every kind
+    timestamp_format: str | None = None
+    server: str | None = None        # smtp: host taking the mail (None: the mail VIP)
+    port: int | None = None
+    sender: str | None = None
+    where: Location | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
 class FenceRace:
     """How a two-node cluster's fence race is resolved (``fencerace.py``)."""
 
@@ -225,5 +241,6 @@ class Description:
     extra_constraints: tuple[Constraint, ...]
     fence_race: FenceRace | None = None
     operations: tuple[tuple[str, Op], ...] = ()  # (part, operation) overrides of stack.DEFAULT_OPS
+    alerts: tuple[Alert, ...] = ()
     storage_where: Location | None = field(default=None, compare=False)
     vips_where: Location | None = field(default=None, compare=False)

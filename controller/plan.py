@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from lxml import etree
 
+from pacemail.agents import alert as alert_agent
 from pacemail.controller import cibxml, fencerace, merge
 from pacemail.controller.build import build_cib
 from pacemail.controller.model import Description
@@ -24,8 +25,9 @@ from pacemail.pacemaker.verify import verify
 
 # section of the configuration -> the kind a change is listed under
 KINDS = {"resources": "resources", "constraints": "constraints", "fencing-topology": "fencing",
-         "crm_config": "options", "rsc_defaults": "options", "op_defaults": "options"}
-KIND_ORDER = ("resources", "constraints", "fencing", "options")
+         "crm_config": "options", "rsc_defaults": "options", "op_defaults": "options",
+         "alerts": "alerts"}
+KIND_ORDER = ("resources", "constraints", "fencing", "options", "alerts")
 DISRUPTIVE = ("stop", "restart", "move", "demote")
 EFFECTS = ("stop", "start", "demote", "promote")   # the transition actions an impact is made of
 MERGED = Location("merged CIB")
@@ -34,7 +36,7 @@ MERGED = Location("merged CIB")
 @dataclass(frozen=True)
 class Change:
     action: str                  # add | change | remove
-    kind: str                    # resources | constraints | fencing | options
+    kind: str                    # resources | constraints | fencing | options | alerts
     id: str
     what: str                    # e.g. "primitive ocf:pacemaker:Dummy"
     fields: tuple[tuple[str, str | None, str | None], ...]  # (key, old, new); None: absent
@@ -121,6 +123,12 @@ def _fields(element: etree._Element, prefix: str = "") -> dict[str, str]:
             continue
         if child.tag == "nvpair":
             out[prefix + child.get("name", "")] = child.get("value", "")
+        elif child.tag == "recipient":        # an alert's: one field, all in order
+            key = prefix + "recipients"
+            out[key] = ", ".join(filter(None, (out.get(key), child.get("value", ""))))
+        elif child.tag == "select":
+            out[prefix + "select"] = " ".join(c.tag.removeprefix("select_") for c in child
+                                              if isinstance(c.tag, str))
         elif child.tag == "operations":
             out.update(_fields(child, prefix))
         else:
@@ -153,6 +161,10 @@ def _what(e: etree._Element) -> str:
         return f"order {e.get('first')} then {e.get('then')} ({e.get('kind', 'Mandatory')})"
     if e.tag == "fencing-level":
         return f"fencing level {e.get('index')} of {e.get('target')}: {e.get('devices')}"
+    if e.tag == "alert":
+        kind = e.find(f"instance_attributes/nvpair[@name='{alert_agent.KIND}']")
+        to = ", ".join(r.get("value", "") for r in e.iterfind("recipient"))
+        return f"{kind.get('value') if kind is not None else ''} alert to {to}".lstrip()
     return f"{e.getparent().tag if e.getparent() is not None else ''} {e.tag}".strip()
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from pacemail import hostres
 from pacemail.agents import NAMES
-from pacemail.agents.install import agent_path, default_root, launcher_target
+from pacemail.agents.install import agent_path, alert_path, default_root, launcher_target
 from pacemail.lab import inventory, lifecycle
 from pacemail.lab.topology import STATE_ROOT, lock_name
 from pacemail.runlock import Busy, holder
@@ -53,7 +53,8 @@ def census() -> Census:
 def launchers() -> list[dict]:
     """Each installed pacemail executable and the checkout it runs (gone: a stale launcher)."""
     found = []
-    paths = [agent_path(default_root(), n) for n in NAMES] + [lifecycle.FENCE_AGENT_PATH]
+    paths = [agent_path(default_root(), n) for n in NAMES] + [alert_path(default_root()),
+                                                              lifecycle.FENCE_AGENT_PATH]
     for path in paths:
         if not path.exists():
             continue

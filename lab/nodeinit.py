@@ -30,8 +30,9 @@ BOUND_DIRS = (
     "/etc/postfix", "/var/spool/postfix", "/var/lib/postfix",
     "/etc/dovecot", "/var/lib/dovecot", "/srv", "/etc/pacemail", "/var/lib/proxysql",
     # The agents' launchers of the pacemail that started the lab, whichever checkout
-    # installed the machine's last: two checkouts' labs each run their own agents.
-    "/usr/lib/ocf/resource.d/pacemail",
+    # installed the machine's last: two checkouts' labs each run their own agents
+    # (resource agents, and the alert agent in the provider's lib folder).
+    "/usr/lib/ocf/resource.d/pacemail", "/usr/lib/ocf/lib/pacemail",
 )
 # mount point -> mode; /dev/shm must be world-writable: pacemaker's daemons run as
 # hacluster and create their libqb IPC ring buffers there. /tmp stays the host's:

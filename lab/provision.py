@@ -15,7 +15,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from pacemail.agents.install import install as install_agents, script
+from pacemail.agents.install import install as install_agents, install_alert, script
 from pacemail.lab import corosync_conf
 from pacemail.lab.nodeinit import BOUND_DIRS
 from pacemail.lab.topology import Lab, Node
@@ -40,6 +40,7 @@ def node_dirs(lab: Lab, node: Node, authkey: bytes) -> None:
         else:
             target.mkdir(parents=True, exist_ok=True)
     install_agents(root / "usr/lib/ocf")
+    install_alert(root / "usr/lib/ocf")
     pacemaker = root / "var/lib/pacemaker"
     shutil.chown(pacemaker, "hacluster", "haclient")
     for sub in PACEMAKER_DIRS:
