@@ -20,6 +20,7 @@ COMMANDS: dict[str, str] = {
     "apply": "pacemail.cli.config:apply",
     "controller": "pacemail.cli.daemon:controller",
     "fencing": "pacemail.cli.fencing:fencing",
+    "import": "pacemail.cli.importcmd:import_",
     "lab": "pacemail.cli.lab:lab",
     "plan": "pacemail.cli.config:plan",
     "demo": "pacemail.cli.demo:demo",
@@ -54,5 +55,6 @@ def main():
       pacemail lab up                  start a 3-node test cluster on this machine
       pacemail render mail.yaml        show the CIB a cluster description becomes
       pacemail plan / apply mail.yaml  compare with and apply to the live cluster
+      pacemail import -o mail.yaml     describe a cluster built by hand with pcs or crm
       pacemail drill run power-off-active   measure a failover, lost mail included
     """
