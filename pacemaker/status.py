@@ -18,7 +18,9 @@ from pacemail.pacemaker.runner import Runner, local, output
 
 TIMEOUT = 30.0
 INFINITY = 1000000   # Pacemaker's score and count for "infinite"
-FENCE_TIME = "%Y-%m-%d %H:%M:%S %z"   # a fence event's completion time
+# A fence event's completion time: crm_mon writes "2026-12-06 21:49:51 +00:00",
+# stonith_admin "2026-12-07 01:25:24Z".
+FENCE_TIMES = ("%Y-%m-%d %H:%M:%S %z", "%Y-%m-%d %H:%M:%S%z")
 
 
 @dataclass(frozen=True)
@@ -151,12 +153,14 @@ def fence_events(root: etree._Element) -> tuple[FenceEvent, ...]:
 
 
 def fence_time(text: str) -> float | None:
-    """A fence event's ``completed`` (``2026-12-06 21:49:51 +00:00``) as a Unix time; None
-    when it has none (pending) or another form."""
-    try:
-        return datetime.strptime(text, FENCE_TIME).timestamp()
-    except ValueError:
-        return None
+    """A fence event's ``completed`` (crm_mon's or stonith_admin's form) as a Unix time;
+    None when it has none (pending) or another form."""
+    for form in FENCE_TIMES:
+        try:
+            return datetime.strptime(text, form).timestamp()
+        except ValueError:
+            continue
+    return None
 
 
 def _resources(section: etree._Element | None) -> tuple[ResourceState, ...]:

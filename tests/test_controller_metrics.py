@@ -446,3 +446,11 @@ def test_every_sample_has_help_and_type_and_no_series_twice(crm_mon):
                                                         "drbdsetup", "stonith_admin",
                                                         "controller daemon", "drill report",
                                                         "source")), f.name
+
+
+def test_fence_times_in_crm_mons_and_stonith_admins_forms_are_read():
+    """crm_mon and stonith_admin write a fence event's completion differently; both count."""
+    from pacemail.pacemaker.status import fence_time
+    assert fence_time("2026-12-07 01:25:24Z") == fence_time("2026-12-07 01:25:24 +00:00") \
+        == 1796606724.0
+    assert fence_time("") is None

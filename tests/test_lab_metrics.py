@@ -54,9 +54,12 @@ def where(m, name: str, **labels) -> list[tuple[dict[str, str], float]]:
 def ready(m, ids: tuple[str, ...]) -> bool:
     """Every source read, and the stack whole on one node in the scrape."""
     up = {labels["source"] for labels, v in m.get("pacemail_scrape_source_up", ()) if v == 1}
-    nodes = {labels["node"] for r in ids + ("pm-drbd",)
+    nodes = {labels["node"] for r in ids
              for labels, v in where(m, "pacemail_pacemaker_resources", resource=r,
                                     status="active") if v == 1}
+    nodes |= {labels["node"] for labels, v in where(m, "pacemail_pacemaker_resources",
+                                                   resource="pm-drbd", role="promoted",
+                                                   status="active") if v == 1}
     return up == SOURCES and len(nodes) == 1
 
 
