@@ -25,22 +25,18 @@ The config is JSON (lab dir ``drbd/<res>.json``), written by the lab.
 
 from __future__ import annotations
 
+# The double runs 3-4 times on every failover's critical path: module level imports only
+# what status/role/primary need (time is built in); up/down and the link import the rest.
 import contextlib
 import fcntl
 import json
 import os
-import signal
-import socket
-import subprocess
 import sys
-import threading
 import time
-from pathlib import Path
 
-from pacemail.lab.topology import LAB_NAME_FILE, STATE_ROOT
-from pacemail.proc import CommandError, run
+from pacemail.lab.paths import LAB_NAME_FILE, STATE_DIR
 
-RUN_DIR = Path("/run/drbd-double")
+RUN_DIR = "/run/drbd-double"
 PING_INTERVAL_S = 0.5
 PING_TIMEOUT_S = 2.0
 # drbdsetup's exit codes for refused state changes (as drbdadm passes them on).
@@ -51,73 +47,84 @@ EXIT_USAGE = 20
 
 # --- configuration, state and meta data -------------------------------------
 
-def _lab() -> str:
-    return Path(LAB_NAME_FILE).read_text().strip()
+def _lab_dir() -> str:
+    with open(LAB_NAME_FILE) as f:
+        return os.path.join(STATE_DIR, f.read().strip())
+
+
+def _read_json(path: str) -> dict:
+    with open(path) as f:
+        return json.load(f)
 
 
 def config(res: str) -> dict:
-    path = STATE_ROOT / _lab() / "drbd" / f"{res}.json"
+    path = os.path.join(_lab_dir(), "drbd", f"{res}.json")
     try:
-        return json.loads(path.read_text())
+        return _read_json(path)
     except FileNotFoundError:
         raise SystemExit(_err(f"'{res}' not defined in your config (for this host).",
                               EXIT_NO_RESOURCE)) from None
 
 
 def configured() -> list[str]:
-    directory = STATE_ROOT / _lab() / "drbd"
-    return sorted(p.stem for p in directory.glob("*.json")) if directory.is_dir() else []
+    directory = os.path.join(_lab_dir(), "drbd")
+    if not os.path.isdir(directory):
+        return []
+    return sorted(name[:-len(".json")] for name in os.listdir(directory)
+                  if name.endswith(".json"))
 
 
 def me() -> str:
-    return socket.gethostname()
+    """The node's name: its UTS namespace's hostname (what gethostname(2) reads)."""
+    return os.uname().nodename
 
 
-def meta_path(res: str) -> Path:
-    return STATE_ROOT / _lab() / "nodes" / me() / "drbd-meta" / f"{res}.json"
+def meta_path(res: str) -> str:
+    return os.path.join(_lab_dir(), "nodes", me(), "drbd-meta", f"{res}.json")
 
 
 def read_meta(res: str) -> dict:
     try:
-        return json.loads(meta_path(res).read_text())
+        return _read_json(meta_path(res))
     except FileNotFoundError:
         return {"outdated": False, "generation": 1}
 
 
 def write_meta(res: str, meta: dict) -> None:
     path = meta_path(res)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
     _write_json(path, meta)
 
 
-def state_path(res: str) -> Path:
-    return RUN_DIR / f"{res}.json"
+def state_path(res: str) -> str:
+    return os.path.join(RUN_DIR, f"{res}.json")
 
 
 def read_state(res: str) -> dict | None:
     try:
-        return json.loads(state_path(res).read_text())
+        return _read_json(state_path(res))
     except (FileNotFoundError, ValueError):
         return None
 
 
 def write_state(res: str, state: dict) -> None:
-    RUN_DIR.mkdir(parents=True, exist_ok=True)
+    os.makedirs(RUN_DIR, exist_ok=True)
     _write_json(state_path(res), state)
 
 
 @contextlib.contextmanager
 def locked(res: str):
     """Serialize read-modify-write of a resource's state (tools vs. the link process)."""
-    RUN_DIR.mkdir(parents=True, exist_ok=True)
-    with open(RUN_DIR / f"{res}.lock", "w") as f:
+    os.makedirs(RUN_DIR, exist_ok=True)
+    with open(os.path.join(RUN_DIR, f"{res}.lock"), "w") as f:
         fcntl.flock(f, fcntl.LOCK_EX)
         yield
 
 
-def _write_json(path: Path, data: dict) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data))
+def _write_json(path: str, data: dict) -> None:
+    tmp = os.path.splitext(path)[0] + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(json.dumps(data))
     os.replace(tmp, path)
 
 
@@ -180,12 +187,14 @@ def _down(res: str, flags) -> int:
                     EXIT_STATE_CHANGE_FAILED)
     pid = state.get("link_pid")
     if pid:
+        import signal
         try:
             os.kill(pid, signal.SIGTERM)
         except ProcessLookupError:
             pass
     _unbind_device(config(res))
-    state_path(res).unlink(missing_ok=True)
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(state_path(res))
     return 0
 
 
@@ -359,6 +368,7 @@ def _status_json(res: str) -> dict:
 
 def _spawn_link(res: str) -> None:
     """Start the link process detached from the caller (it outlives the agent)."""
+    import subprocess
     proc = subprocess.Popen([sys.executable, "-I", "-m", "pacemail.lab.drbd_double", "link", res],
                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                             stderr=open(f"/var/log/drbd-double-{res}.log", "ab"),
@@ -372,6 +382,7 @@ class Link:
     """Exchanges role/disk/generation with every peer; updates the node's state file."""
 
     def __init__(self, res: str):
+        import threading
         self.res = res
         self.cfg = config(res)
         self.lock = threading.Lock()
@@ -379,6 +390,9 @@ class Link:
         self.fenced: set[str] = set()
 
     def run(self) -> None:
+        import signal
+        import socket
+        import threading
         signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
         mine = self.cfg["hosts"][me()]
         server = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -396,6 +410,7 @@ class Link:
             self._update()
 
     def _send_loop(self) -> None:
+        import socket
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         while True:
             state = read_state(self.res)
@@ -496,6 +511,7 @@ class Link:
         print(f"{time.strftime('%H:%M:%S')} {self.res}: {message}", file=sys.stderr, flush=True)
 
     def _handler(self, argv: list[str], peer: str, name: str) -> int:
+        from pacemail.proc import CommandError, run
         hosts = self.cfg["hosts"]
         env = dict(os.environ, DRBD_RESOURCE=self.res, DRBD_MINOR=str(self.cfg["minor"]),
                    DRBD_VOLUME="0", DRBD_MY_NODE_ID=str(hosts[me()]["node_id"]),
@@ -517,13 +533,15 @@ class Link:
 # --- the device ---------------------------------------------------------------
 
 def _bind_device(cfg: dict) -> None:
-    device = Path(cfg["device"])
-    if not device.exists():
-        device.touch()  # a mount point; the shared /dev only ever gets this empty file
-    run(["mount", "--bind", cfg["disk"], str(device)], timeout=10)
+    from pacemail.proc import run
+    device = cfg["device"]
+    if not os.path.exists(device):
+        open(device, "a").close()  # a mount point; the shared /dev only ever gets this empty file
+    run(["mount", "--bind", cfg["disk"], device], timeout=10)
 
 
 def _unbind_device(cfg: dict) -> None:
+    from pacemail.proc import run
     run(["umount", cfg["device"]], timeout=10, check=False)
 
 

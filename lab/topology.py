@@ -10,15 +10,17 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-STATE_ROOT = Path("/var/lib/pacemail-lab")
+from pacemail.lab.paths import LAB_NAME_FILE, STATE_DIR  # noqa: F401 - LAB_NAME_FILE re-exported
+
+STATE_ROOT = Path(STATE_DIR)  # every lab's files: STATE_ROOT / <name>
 SUBNET = "198.18.0"          # RFC 2544 benchmarking range: never a real network
 PREFIX = 24
 CLIENT_ADDRESS = f"{SUBNET}.200"
+QNETD_ADDRESS = f"{SUBNET}.210"   # the quorum device's arbiter (``lab up --qdevice``)
 NODE_IFACE = "eth0"
 BRIDGE = "br0"
 NAME_RE = re.compile(r"^[a-z][a-z0-9]{0,11}$")
 MAX_NODES = 9
-LAB_NAME_FILE = "/run/pacemail/lab"  # inside a node: which lab it belongs to
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,7 @@ class Lab:
     name: str
     size: int
     two_node: bool = False
+    qdevice: bool = False        # corosync-qdevice on the nodes, qnetd on a host of its own
 
     def __post_init__(self):
         check_name(self.name)
@@ -60,6 +63,8 @@ class Lab:
             raise ValueError(f"a lab has 2 to {MAX_NODES} nodes, not {self.size}")
         if self.two_node and self.size != 2:
             raise ValueError("--two-node needs exactly 2 nodes")
+        if self.two_node and self.qdevice:
+            raise ValueError("a quorum device replaces votequorum's two_node: not both")
 
     @property
     def nodes(self) -> list[Node]:
@@ -85,6 +90,15 @@ class Lab:
         return f"pml-{self.name}-cl"
 
     @property
+    def qnetd_netns(self) -> str:
+        return f"pml-{self.name}-qn"
+
+    @property
+    def qnetd_root(self) -> Path:
+        """The qnetd host's own directories (its /etc/corosync under it)."""
+        return self.dir / "qnetd"
+
+    @property
     def state_file(self) -> Path:
         return self.dir / "state.json"
 
@@ -95,6 +109,10 @@ class Lab:
     @property
     def mail_image(self) -> Path:
         return self.dir / "disks" / "mail.img"
+
+    @property
+    def sbd_image(self) -> Path:
+        return self.dir / "disks" / "sbd.img"
 
     @property
     def cluster_name(self) -> str:
