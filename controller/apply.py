@@ -22,6 +22,7 @@ from pacemail.controller import merge, patch
 from pacemail.controller.build import SCHEMA
 from pacemail.controller.model import Description
 from pacemail.controller.plan import Plan, make_plan
+from pacemail.controller.problems import errors
 from pacemail.pacemaker import cib
 from pacemail.pacemaker.runner import Runner, local
 
@@ -124,7 +125,8 @@ def remove_owned(*, attempts: int = 10, run: Runner = local) -> bool:
 def gate(plan: Plan, allow_restart: bool) -> str | None:
     """Why ``plan`` must not be pushed, or None."""
     if not plan.ok:
-        return "the merged CIB has errors; nothing was pushed"
+        return "the merged CIB has errors; nothing was pushed: " + "; ".join(
+            str(p) for p in errors(list(plan.problems)))
     if plan.disruptions and not allow_restart:
         which = ", ".join(f"{i.resource} ({i.effect})" for i in plan.disruptions)
         return f"running resources would be disrupted: {which}; pass --allow-restart to accept"

@@ -13,7 +13,8 @@ Every node also follows the mail stack across cycles (:func:`whole`): when it
 is seen whole on another node than last time, that is a failover, kept as
 :class:`~pacemail.controller.metrics.Failover` (the last cycle whole on the old
 node, the first whole on the new one, each resource's gap): a real failover
-gets its figures without a drill.
+gets its figures without a drill. Whether it is whole, and if not which
+resources are missing, is logged when it changes.
 
 Rules: only the DC acts (every node reports health); nothing is pushed
 without quorum (crm_mon's ``with_quorum`` and the CIB's ``have-quorum`` both);
@@ -55,6 +56,9 @@ from pacemail.pacemaker.status import Status
 UP_TO_DATE_SCORE = 1000
 STACK_PROMOTED = cibxml.owned_id(stack.DRBD)    # the mail stack is where DRBD is Promoted,
 STACK_STARTED = cibxml.owned_id(stack.MOUNT)    # or, without DRBD, where the mount runs
+# crm_mon's roles of a resource that runs with no action under way: Starting, Stopping,
+# Promoting, Demoting and Migrating name the action instead.
+STEADY_ROLES = ("Started", *fence.PROMOTED_ROLES)
 
 
 @dataclass(frozen=True)
@@ -117,6 +121,7 @@ class State:
     serving: tuple[str, float] | None = None  # (node, last time) the stack was seen whole
     seen: tuple[tuple[str, str, float], ...] = ()  # (resource, node, last time) seen active
     gaps: tuple[tuple[str, float], ...] = ()  # resources moved since the stack was last whole
+    running: tuple[tuple[str, str | None], ...] = ()  # each stack resource -> :func:`active`'s node
     last_failover: Failover | None = None
 
 
@@ -141,10 +146,13 @@ def decide(state: State, reading: Reading, config: Config) -> tuple[tuple[Action
     log = [f"failover: the mail stack moved from {state.stack_node} to {where}"] if moved else []
     if dc != state.is_dc:
         log.append("this node is the DC: acting" if dc else "this node is not the DC: reporting only")
-    new = replace(follow(state, status, stack_ids(config.description), reading.at),
+    new = replace(follow(state, active(status, stack_ids(config.description)), reading.at),
                   cycles=state.cycles + 1, last_cycle_ok=True, is_dc=dc, quorate=quorate,
                   failed_actions=len(status.failures), stack_node=where or state.stack_node,
                   failovers=state.failovers + moved)
+    line = wholeness(new.running)
+    if line != wholeness(state.running):
+        log.append(line)
     if new.last_failover is not state.last_failover:
         f = new.last_failover
         log.append(f"failover: the mail stack whole on {f.to_node} {f.started - f.stopped:.1f}s "
@@ -219,19 +227,26 @@ def stack_ids(d: Description) -> frozenset[str]:
 
 
 def active(status: Status, ids: frozenset[str]) -> dict[str, str | None]:
-    """Each stack resource crm_mon lists -> the one online, clean node it is active on (DRBD:
-    Promoted), with no operation pending there; None when there is no such node."""
+    """Each stack resource crm_mon lists -> the one online, clean node it runs on in a steady
+    role (DRBD: Promoted), None when there is no such node.
+
+    The role tells an action under way (``Starting``). crm_mon's ``pending`` attribute does
+    not: it marks a recurring monitor whose result the CIB has not recorded, and Pacemaker
+    2.1 records a degraded result (DRBD's 191, Promoted with a peer gone) only as a failure:
+    the Promoted instance shows ``Monitoring`` until the result changes, through a whole
+    failover and until the dead node's replica is back.
+    """
     healthy = {n.name for n in status.nodes if n.online and not n.unclean}
     out: dict[str, str | None] = {}
     for r in status.resources:
         if r.id == STACK_PROMOTED:
-            nodes = [n for n, role in r.placement if role in fence.PROMOTED_ROLES]
+            places = [(n, role) for n, role in r.placement if role in fence.PROMOTED_ROLES]
         elif r.id in ids and r.clone is None:
-            nodes = [n for n, _ in r.placement]
+            places = list(r.placement)
         else:
             continue
-        ok = len(nodes) == 1 and nodes[0] in healthy and nodes[0] not in r.pending
-        out[r.id] = nodes[0] if ok else None
+        ok = len(places) == 1 and places[0][0] in healthy and places[0][1] in STEADY_ROLES
+        out[r.id] = places[0][0] if ok else None
     return out
 
 
@@ -241,10 +256,26 @@ def whole(where: dict[str, str | None]) -> str | None:
     return nodes.pop() if len(nodes) == 1 and None not in nodes else None
 
 
-def follow(state: State, status: Status, ids: frozenset[str], now: float) -> State:
-    """The stack followed one more cycle: where each resource was last active, and a
-    :class:`Failover` when the stack is whole on another node than it was last."""
-    where = active(status, ids)
+def wholeness(running: tuple[tuple[str, str | None], ...]) -> str:
+    """The log line of :func:`active`'s answer: the node the stack is whole on, or what
+    keeps it from being whole."""
+    where = dict(running)
+    node = whole(where)
+    if node is not None:
+        return f"the mail stack is whole on {node}"
+    if not where:
+        return "the mail stack is not whole: crm_mon lists none of its resources"
+    missing = [rid for rid, n in running if n is None]
+    if missing:
+        return ("the mail stack is not whole: not running steadily on one online, clean node: "
+                + ", ".join(missing))
+    return "the mail stack is not whole: split, " + ", ".join(f"{r} on {n}" for r, n in running)
+
+
+def follow(state: State, where: dict[str, str | None], now: float) -> State:
+    """The stack followed one more cycle, ``where`` (:func:`active`) it runs now: where each
+    resource was last active, and a :class:`Failover` when the stack is whole on another
+    node than it was last."""
     seen = {rid: (node, t) for rid, node, t in state.seen}
     gaps = dict(state.gaps)
     for rid, node in where.items():
@@ -259,7 +290,8 @@ def follow(state: State, status: Status, ids: frozenset[str], now: float) -> Sta
             failover = Failover(serving[0], node, serving[1], now, tuple(sorted(gaps.items())))
         gaps, serving = {}, (node, now)
     return replace(state, serving=serving, last_failover=failover, gaps=tuple(sorted(gaps.items())),
-                   seen=tuple((rid, n, t) for rid, (n, t) in sorted(seen.items())))
+                   seen=tuple((rid, n, t) for rid, (n, t) in sorted(seen.items())),
+                   running=tuple(sorted(where.items())))
 
 
 # -- DRBD fence constraints ---------------------------------------------------------
@@ -316,6 +348,9 @@ def metrics(state: State) -> str:
          int(bool(state.drift))),
         ("drift_elements", "gauge", "Number of pacemail elements that differ (DC).", len(state.drift)),
         ("failovers_total", "counter", "Moves of the mail stack to another node seen.", state.failovers),
+        ("stack_whole", "gauge", "1 when the last cycle that read the cluster saw every mail "
+         "stack resource running steadily on one online, clean node (DRBD Promoted there).",
+         int(whole(dict(state.running)) is not None)),
         ("failed_actions", "gauge", "Failed resource actions crm_mon shows.", state.failed_actions),
         ("applies_total", "counter", "Repairs (applies) run.", state.applies),
         ("last_apply_timestamp_seconds", "gauge", "When the last repair ran (0: never).",

@@ -10,6 +10,10 @@ from pathlib import Path
 from pacemail.pacemaker.runner import Runner, local
 
 TIMEOUT = 120.0
+# The level a line was logged at is the first one it names: a warning may quote an agent's
+# result, "Unexpected result (error: <exit reason>) was recorded for start of ...", which is
+# the live status's history, not an error of the configuration.
+LEVEL = re.compile(r"\b(?:(error|warning):|(Error|Warning)s found)")
 
 
 @dataclass(frozen=True)
@@ -30,8 +34,13 @@ def verify(cib: bytes, *, run: Runner = local, timeout: float = TIMEOUT) -> Veri
         path.write_bytes(cib)
         done = run(["crm_verify", "--xml-file", str(path), "-VV"], timeout=timeout, check=False)
     lines = [line.strip() for line in (done.stderr + done.stdout).splitlines() if line.strip()]
-    errors = tuple(line for line in lines if re.search(r"\berror:|Errors found", line))
-    warnings = tuple(line for line in lines if re.search(r"\bwarning:|Warnings found", line))
+    errors = tuple(line for line in lines if _level(line) == "error")
+    warnings = tuple(line for line in lines if _level(line) == "warning")
     if done.returncode != 0 and not errors and not warnings:
         errors = (f"crm_verify exited {done.returncode}",) + tuple(lines[-3:])
     return Verification(done.returncode, errors, warnings)
+
+
+def _level(line: str) -> str | None:
+    found = LEVEL.search(line)
+    return (found[1] or found[2].lower()) if found else None

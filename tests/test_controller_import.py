@@ -25,11 +25,13 @@ from lxml import etree
 
 from pacemail.cli import main
 from pacemail.controller import agentcheck, merge, stack
+from pacemail.controller.apply import gate
 from pacemail.controller.build import build_cib, render
 from pacemail.controller.description import load, parse
 from pacemail.controller.importer import import_cib
 from pacemail.controller.plan import make_plan
 from pacemail.controller.problems import Severity, errors
+from pacemail.pacemaker import simulate
 from pacemail.pacemaker.verify import verify
 from test_controller_parse import descriptions, dump
 
@@ -47,14 +49,17 @@ def pcs(cib: Path, *args: str) -> None:
     assert done.returncode == 0, (args, done.stderr)
 
 
+def cib_tool(cib: Path, *argv: str) -> None:
+    """A Pacemaker command line tool on the CIB file ``cib`` (CIB_file)."""
+    subprocess.run(argv, env=dict(os.environ, CIB_file=str(cib)), check=True, timeout=30)
+
+
 def empty_cib(path: Path, nodes=NODES) -> Path:
     """What ``cibadmin --empty`` gives, with the nodes a running cluster lists."""
-    env = dict(os.environ, CIB_file=str(path))
     path.write_text(subprocess.run(["cibadmin", "--empty"], capture_output=True, text=True,
                                    check=True, timeout=30).stdout)
     for i, name in enumerate(nodes, start=1):
-        subprocess.run(["cibadmin", "--create", "-o", "nodes", "-X", f'<node id="{i}" uname="{name}"/>'],
-                       env=env, check=True, timeout=30)
+        cib_tool(path, "cibadmin", "--create", "-o", "nodes", "-X", f'<node id="{i}" uname="{name}"/>')
     return path
 
 
@@ -292,6 +297,97 @@ def test_a_rendered_passes_crm_verify_and_after_moving_over_plan_is_empty(group_
     ip = element(moved, "pm-vip-mail").find("instance_attributes")
     assert {nv.get("name"): nv.get("value") for nv in ip} == {"ip": "198.18.0.100", "cidr_netmask": "24",
                                                                 "nic": "eth0"}
+
+
+# -- the lab's move-over (tests/test_lab_import.py), without a lab ------------------------------
+
+# What the admin of tests/test_lab_import.py types on node1 (pcs -f on a copy of the CIB).
+LAB_BY_HAND = (
+    ("resource", "create", "drbd-mail", "ocf:pacemail:drbd", "drbd_resource=mail", "op", "monitor",
+     "interval=29s", "role=Promoted", "op", "monitor", "interval=31s", "role=Unpromoted",
+     "promotable", "promoted-max=1", "promoted-node-max=1", "notify=true"),
+    ("resource", "create", "fs-mail", "ocf:pacemail:mount", "device=/dev/drbd0",
+     "directory=/srv/mail", "fstype=ext4", "drbd_resource=mail", "--group", "mail"),
+    ("resource", "create", "vip-mail", "ocf:heartbeat:IPaddr2", "ip=198.18.0.100",
+     "cidr_netmask=24", "nic=eth0", "--group", "mail"),
+    ("resource", "create", "postfix", "ocf:heartbeat:postfix", "config_dir=/etc/postfix",
+     "--group", "mail"),
+    ("resource", "create", "dovecot", "ocf:heartbeat:dovecot",
+     "config_file=/etc/dovecot/dovecot.conf", "--group", "mail"),
+    ("constraint", "colocation", "add", "mail", "with", "Promoted", "drbd-mail-clone", "INFINITY"),
+    ("constraint", "order", "promote", "drbd-mail-clone", "then", "start", "mail"),
+    ("resource", "defaults", "update", "resource-stickiness=200"),
+)
+# The fence device `pacemail lab up` creates for every node (lab/lifecycle.py).
+LAB_FENCE = ('<primitive id="lab-fence" class="stonith" type="fence_pacemail_lab">'
+             '<instance_attributes id="lab-fence-instance_attributes">'
+             '<nvpair id="lab-fence-instance_attributes-lab" name="lab" value="pmtest"/>'
+             '<nvpair id="lab-fence-instance_attributes-pcmk_host_list" name="pcmk_host_list" '
+             'value="node1 node2 node3"/></instance_attributes><operations>'
+             '<op id="lab-fence-monitor-60s" name="monitor" interval="60s"/></operations></primitive>')
+
+
+@pytest.fixture(scope="module")
+def lab_ran(tmp_path_factory) -> bytes:
+    """The lab's CIB with the hand-built stack, after the cluster (crm_simulate) ran it: every
+    node up, DRBD promoted where its agent's promotion score says, and the file system's first
+    start failed (the status keeps it, with the agent's exit reason); the stack ran after all."""
+    if shutil.which("pcs") is None or shutil.which("crm_simulate") is None:
+        pytest.skip("needs pcs and crm_simulate (run ./bootstrap.sh)")
+    path = empty_cib(tmp_path_factory.mktemp("lab") / "cib.xml")
+    cib_tool(path, "cibadmin", "--create", "-o", "resources", "-X", LAB_FENCE)
+    pcs(path, "property", "set", "stonith-enabled=true")
+    for args in LAB_BY_HAND:
+        pcs(path, *args)
+    path.write_bytes(simulate.simulate(path.read_bytes(), nodes_up=NODES, quorum=True).cib_after)
+    for node in NODES:   # what the DRBD agent's monitor sets on an UpToDate replica
+        cib_tool(path, "crm_attribute", "--node", node, "--name", "master-drbd-mail",
+                 "--update", "10000", "--lifetime", "reboot")
+    ran = simulate.simulate(path.read_bytes(), ops_fail=("fs-mail_start_0@node1=1",))
+    for _ in range(5):
+        if not ran.actions:
+            break
+        ran = simulate.simulate(ran.cib_after)
+    assert not ran.actions and ran.placement["dovecot"] == (("node1", "Started"),)
+    return ran.cib_after
+
+
+def in_maintenance(cib: bytes, tmp_path: Path) -> bytes:
+    """``cib`` with maintenance-mode on, the first step of moving over."""
+    path = tmp_path / "live.xml"
+    path.write_bytes(cib)
+    cib_tool(path, "crm_attribute", "--type", "crm_config", "--name", "maintenance-mode",
+             "--update", "true")
+    return path.read_bytes()
+
+
+def test_a_stack_whose_start_once_failed_is_applied_beside_the_hand_built_one(lab_ran, tmp_path):
+    """The status remembers the failed start as Pacemaker's warning "Unexpected result (error:
+    <the agent's reason>) was recorded for start of fs-mail": the cluster's history, not an error
+    of the merged CIB, so apply pushes pacemail's copy (the lab's fence device among it)."""
+    result = import_cib(lab_ran, "lab")
+    assert result.description is not None, [str(p) for p in result.problems]
+    assert {"lab-fence", "mail", "drbd-mail-clone"} <= set(result.replaced)
+    plan = make_plan(result.description, in_maintenance(lab_ran, tmp_path))
+    assert errors(list(plan.problems)) == [] and gate(plan, allow_restart=False) is None
+    assert {"pm-lab-fence", "pm-drbd-clone", "pm-mount", "pm-dovecot"} <= {c.id for c in plan.changes}
+    assert any("Unexpected result (error: " in p.message and "start of fs-mail on node1" in p.message
+               for p in plan.problems if p.severity is Severity.WARNING)
+    assert plan.impact == ()      # in maintenance mode nothing starts or stops
+
+
+def test_a_refused_apply_says_what_crm_verify_found(lab_ran):
+    """A second monitor of postfix with the same interval (cibadmin lets it in, Pacemaker calls it
+    a configuration error): apply pushes nothing and its refusal quotes crm_verify."""
+    d = import_cib(lab_ran, "lab").description
+    live = etree.fromstring(lab_ran)
+    monitor = live.find("configuration/resources//primitive[@id='postfix']/operations/op[@name='monitor']")
+    twin = copy.deepcopy(monitor)
+    twin.set("id", "postfix-monitor-again")
+    monitor.addnext(twin)
+    refused = gate(make_plan(d, etree.tostring(live)), allow_restart=False)
+    assert refused is not None and refused.startswith("the merged CIB has errors; nothing was pushed")
+    assert f"Operation postfix-monitor-again is duplicate of {monitor.get('id')}" in refused
 
 
 # -- (b) one constraint per edge -----------------------------------------------------------

@@ -24,15 +24,18 @@ from hypothesis import given
 from hypothesis import strategies as st
 from prometheus_client.parser import text_string_to_metric_families
 
+from lxml import etree
+
 from pacemail.controller import daemon, metrics, serve
 from pacemail.controller.build import build_cib
-from pacemail.controller.description import load
+from pacemail.controller.description import load, parse
 from pacemail.drills import report
 from pacemail.lab import drbd_double
 from pacemail.pacemaker import fencing, quorum, runner, simulate, status
 from pacemail.pacemaker.status import NodeState, ResourceInstance, ResourceState, Status
 from pacemail.proc import CommandError
 
+from test_controller_daemon import LAB_TEMPLATE
 from test_controller_simulate import STACK, TEMPLATES, online
 from test_pacemaker import HISTORY
 
@@ -40,6 +43,7 @@ COROSYNC = Path(__file__).resolve().parent / "data" / "corosync"
 QUORATE = (COROSYNC / "quorumtool-s-3node-quorate.txt").read_text()
 DESCRIPTION = load(TEMPLATES / "mail-3node.yaml").description
 CONFIG = daemon.Config(DESCRIPTION)
+LAB = parse(LAB_TEMPLATE, "lab.yaml").description     # the template as the lab runs it: no ProxySQL
 
 
 def scrape(text: str) -> dict[str, list[tuple[dict[str, str], float]]]:
@@ -67,9 +71,13 @@ def mon() -> bytes:
 
 @pytest.fixture(scope="module")
 def crm_mon(mon, tmp_path_factory) -> bytes:
-    """crm_mon's XML of that CIB: the real crm_mon, as the daemon runs it, on a CIB file."""
-    path = tmp_path_factory.mktemp("cib") / "cib.xml"
-    path.write_bytes(mon)
+    return crm_mon_of(mon, tmp_path_factory.mktemp("cib"))
+
+
+def crm_mon_of(cib: bytes, folder: Path) -> bytes:
+    """crm_mon's XML of ``cib``: the real crm_mon, as the daemon runs it, on a CIB file."""
+    path = folder / "cib.xml"
+    path.write_bytes(cib)
     answers = []
 
     def keep(argv, **kwargs):
@@ -319,6 +327,104 @@ def test_a_failover_the_daemon_sees_has_its_duration_nodes_and_gaps():
     assert m["pacemail_failover_last_timestamp_seconds"] == [({}, 5.0)]
     assert m["pacemail_failover_last_info"] == [({"from_node": "node1", "to_node": "node3"}, 1)]
     assert value(m["pacemail_failover_last_resource_down_seconds"], resource="pm-dovecot") == 15
+
+
+def edited(cib: bytes, *edits) -> bytes:
+    tree = etree.fromstring(cib)
+    for edit in edits:
+        edit(tree)
+    return etree.tostring(tree)
+
+
+def _history(tree: etree._Element, node: str, resource: str) -> etree._Element:
+    return tree.find(f"status/node_state[@uname='{node}']/lrm/lrm_resources/"
+                     f"lrm_resource[@id='{resource}']")
+
+
+def _unrecorded(op: etree._Element) -> None:
+    """``op`` as Pacemaker records an operation whose result it has not (yet) recorded."""
+    op.attrib.update({"op-status": "-1", "rc-code": "193", "call-id": "-1"})
+
+
+def degraded_promoted(node: str):
+    """DRBD's Promoted monitor on ``node`` answered 191 (Promoted, a peer gone), as Pacemaker
+    2.1.5 records it on the lab: as the last failure only, the monitor left pending until its
+    result changes (crm_mon: ``Promoted node1 (Monitoring)``)."""
+    def edit(tree):
+        drbd = _history(tree, node, "pm-drbd")
+        monitor = next(o for o in drbd if o.get("operation") == "monitor"
+                       and o.get("rc-code") == "8")
+        etree.SubElement(drbd, "lrm_rsc_op", dict(monitor.attrib, id="pm-drbd_last_failure_0",
+                                                  **{"rc-code": "191"}))
+        _unrecorded(monitor)
+    return edit
+
+
+def powered_off(node: str):
+    """``node`` gone from the membership, not fenced yet: UNCLEAN, its resources still listed."""
+    def edit(tree):
+        tree.find(f"status/node_state[@uname='{node}']").attrib.update(
+            {"in_ccm": "false", "crmd": "offline"})
+    return edit
+
+
+def starting(node: str, resource: str):
+    """``resource``'s start on ``node`` still running (crm_mon: ``Starting``)."""
+    def edit(tree):
+        _unrecorded(next(o for o in _history(tree, node, resource) if o.get("operation") == "start"))
+    return edit
+
+
+def test_a_power_off_of_the_active_node_is_served_as_a_failover(tmp_path):
+    """The lab's failover, in crm_mon's own XML: DRBD's Promoted monitor answers degraded
+    while a replica is gone, so crm_mon shows it pending (``Monitoring``) before the power-off
+    (a peer still resyncing) and after it (the dead node's replica gone) alike; that is no
+    action under way, while a start is (``Starting``). The daemon sees the stack whole on
+    node1, then on the survivor, and serves the failover with its figures."""
+    up = edited(simulate.simulate(online(build_cib(LAB))).cib_after, degraded_promoted("node1"))
+    fenced = simulate.simulate(up, nodes_fail=("node1",))          # node1 fenced, the stack moved
+    to = fenced.placement["pm-mount"][0][0]
+    moved = edited(fenced.cib_after, degraded_promoted(to))
+    steps = [(0.0, up), (1.0, up), (2.0, edited(up, powered_off("node1"))),
+             (3.0, edited(moved, starting(to, "pm-postfix-main"))), (4.0, moved), (5.0, moved)]
+    config = daemon.Config(LAB)
+    state, logged, whole = daemon.State(), [], []
+    for at, cib in steps:
+        xml = crm_mon_of(cib, tmp_path)
+        reading = daemon.Reading({"dc-uuid": "2", "have-quorum": "1"}, "3", status.parse(xml),
+                                 None, at)
+        _, state, log = daemon.decide(state, reading, config)
+        logged += log
+        whole.append(scrape(daemon.metrics(state))["pacemail_controller_stack_whole"][0][1])
+    assert b'pending="Monitoring"' in xml and to != "node1"
+    assert whole == [1, 1, 0, 0, 1, 1]
+    f = state.last_failover
+    assert (f.from_node, f.to_node, f.stopped, f.started) == ("node1", to, 1.0, 4.0)
+    assert dict(f.down) == {"pm-drbd": 2.0, "pm-mount": 2.0, "pm-vip-mail": 2.0,
+                            "pm-dovecot": 2.0, "pm-postfix-main": 3.0}
+    assert logged == [
+        "the mail stack is whole on node1",
+        "the mail stack is not whole: not running steadily on one online, clean node: "
+        "pm-dovecot, pm-drbd, pm-mount, pm-postfix-main, pm-vip-mail",
+        f"failover: the mail stack moved from node1 to {to}",
+        "the mail stack is not whole: not running steadily on one online, clean node: "
+        "pm-postfix-main",
+        f"the mail stack is whole on {to}",
+        f"failover: the mail stack whole on {to} 3.0s after its last cycle whole on node1"]
+    m = scrape(metrics.render(metrics.Readings(status=status.parse(xml)), f))
+    assert m["pacemail_failover_last_duration_seconds"] == [({}, 3.0)]
+    assert m["pacemail_failover_last_info"] == [({"from_node": "node1", "to_node": to}, 1)]
+    assert value(m["pacemail_failover_last_resource_down_seconds"], resource="pm-postfix-main") == 3
+    assert value(m["pacemail_pacemaker_resources"], resource="pm-drbd", node=to, role="promoted",
+                 status="active") == 1
+
+
+def test_the_log_says_what_keeps_the_stack_from_being_whole():
+    split = daemon.active(cluster_at("node1"), daemon.stack_ids(DESCRIPTION))
+    split["pm-dovecot"] = "node3"
+    assert daemon.wholeness(tuple(sorted(split.items()))).startswith(
+        "the mail stack is not whole: split, pm-dovecot on node3, pm-drbd on node1")
+    assert daemon.wholeness(()) == "the mail stack is not whole: crm_mon lists none of its resources"
 
 
 def test_no_failover_without_a_move_of_the_whole_stack():

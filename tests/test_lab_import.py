@@ -2,8 +2,11 @@
 
 An admin's stack goes in through pcs on node1 (DRBD as a promotable clone,
 then one group: the mail volume, the VIP under ocf:heartbeat:IPaddr2, postfix
-and dovecot under the resource-agents shell agents) and runs. ``pacemail
-import`` of the live CIB gives the description; moving over follows
+and dovecot under the resource-agents shell agents), built on a copy of the
+CIB and pushed at once, as Pacemaker's guides build DRBD stacks, so that the
+volume never starts before its constraints exist, and runs. ``pacemail
+import`` of the live CIB gives the description (the lab's own fence device for
+every node among it, taken over like the rest); moving over follows
 DESCRIPTION.md's "Import": maintenance mode, ``pacemail apply``, the
 elements import lists as replaced deleted, a refresh, maintenance mode off.
 Then ``plan`` has nothing to change, the stack runs under pacemail's ids on
@@ -23,6 +26,7 @@ from pacemail.drills import mainjob, target
 from pacemail.lab import cluster
 from pacemail.lab.nodes import node_run, node_runner
 from pacemail.pacemaker import attributes, cib, resources
+from test_controller_import import LAB_BY_HAND
 
 HAND_BUILT = ("fs-mail", "vip-mail", "postfix", "dovecot")
 PACEMAILS = ("pm-mount", "pm-vip-mail", "pm-postfix-main", "pm-dovecot")   # what they become
@@ -34,24 +38,16 @@ DISRUPTED = re.compile(r"Result of (start|stop|promote|demote) operation for "
                        r"((pm-)?(drbd|drbd-mail|mount|fs-mail|vip-mail|postfix|postfix-main|dovecot)) on")
 
 
-def build_by_hand(lab) -> None:
-    """What an admin types on node1, against the running cluster."""
+def build_by_hand(lab, folder) -> None:
+    """What an admin types on node1, against the running cluster (``pcs cluster cib``, ``pcs -f``,
+    ``pcs cluster cib-push --config``)."""
+    draft = str(folder / "hand-built.xml")
     def pcs(*args):
         node_run(lab.name, "node1", ["pcs", *args], timeout=60)
-    pcs("resource", "create", "drbd-mail", "ocf:pacemail:drbd", "drbd_resource=mail",
-        "op", "monitor", "interval=29s", "role=Promoted", "op", "monitor", "interval=31s",
-        "role=Unpromoted", "promotable", "promoted-max=1", "promoted-node-max=1", "notify=true")
-    pcs("resource", "create", "fs-mail", "ocf:pacemail:mount", "device=/dev/drbd0",
-        "directory=/srv/mail", "fstype=ext4", "drbd_resource=mail", "--group", "mail")
-    pcs("resource", "create", "vip-mail", "ocf:heartbeat:IPaddr2", "ip=198.18.0.100",
-        "cidr_netmask=24", "nic=eth0", "--group", "mail")
-    pcs("resource", "create", "postfix", "ocf:heartbeat:postfix", "config_dir=/etc/postfix",
-        "--group", "mail")
-    pcs("resource", "create", "dovecot", "ocf:heartbeat:dovecot",
-        "config_file=/etc/dovecot/dovecot.conf", "--group", "mail")
-    pcs("constraint", "colocation", "add", "mail", "with", "Promoted", "drbd-mail-clone", "INFINITY")
-    pcs("constraint", "order", "promote", "drbd-mail-clone", "then", "start", "mail")
-    pcs("resource", "defaults", "update", "resource-stickiness=200")
+    pcs("cluster", "cib", draft)
+    for args in LAB_BY_HAND:
+        pcs("-f", draft, *args)
+    pcs("cluster", "cib-push", draft, "--config")
 
 
 def daemons(lab, node: str) -> tuple[str, str]:
@@ -110,7 +106,7 @@ def test_a_hand_built_stack_moves_over_to_pacemail_without_a_restart(lab, tmp_pa
     run = node_runner(lab.name, "node1")
     before = cib.get("configuration", run=run)
     try:
-        build_by_hand(lab)
+        build_by_hand(lab, tmp_path)
         node = cluster.wait_for(lambda: mainjob.running_on(lab, HAND_BUILT), STACK_WAIT_S,
                                 "the hand-built stack on one node", interval=1.0)
         cluster.settle(lab.name, "node1", SETTLE_S)

@@ -4,9 +4,10 @@ The mail stack (the 3-node template as the lab runs it, without ProxySQL) runs o
 one node; the daemon runs on another, serving HTTP inside that node. Its scrape
 must show what an admin would check on a dashboard: three nodes online, the
 stack Started on one node with DRBD Promoted there, corosync quorate, DRBD
-UpToDate on the daemon's node. Then the active node loses power: the scrape must
-show its fencing and the failover the daemon saw (from where to where, how
-long), without any drill.
+UpToDate on the daemon's node, and the daemon itself seeing the stack whole. Then
+the active node loses power: the scrape must show its fencing and the failover
+the daemon saw (from where to where, how long), without any drill. A wait that
+times out shows the last scrape's lines it looked at, and the daemon's log.
 """
 
 from __future__ import annotations
@@ -52,7 +53,8 @@ def where(m, name: str, **labels) -> list[tuple[dict[str, str], float]]:
 
 
 def ready(m, ids: tuple[str, ...]) -> bool:
-    """Every source read, and the stack whole on one node in the scrape."""
+    """Every source read, and the stack whole on one node in the scrape: as crm_mon shows it
+    and as the daemon sees it (what its failover figures start from)."""
     up = {labels["source"] for labels, v in m.get("pacemail_scrape_source_up", ()) if v == 1}
     nodes = {labels["node"] for r in ids
              for labels, v in where(m, "pacemail_pacemaker_resources", resource=r,
@@ -60,7 +62,33 @@ def ready(m, ids: tuple[str, ...]) -> bool:
     nodes |= {labels["node"] for labels, v in where(m, "pacemail_pacemaker_resources",
                                                    resource="pm-drbd", role="promoted",
                                                    status="active") if v == 1}
-    return up == SOURCES and len(nodes) == 1
+    return (up == SOURCES and len(nodes) == 1
+            and m.get("pacemail_controller_stack_whole") == [({}, 1.0)])
+
+
+SHOWN = ("pacemail_scrape_source_up", "pacemail_controller_cycles_total",
+         "pacemail_controller_cycle_errors_total", "pacemail_controller_last_cycle_success",
+         "pacemail_controller_stack_whole", "pacemail_controller_failovers_total",
+         "pacemail_pacemaker_fence_", "pacemail_failover_")
+
+
+def shown(m, ids: tuple[str, ...]) -> str:
+    """The scrape's lines the waits look at: sources, the daemon's cycles and its view of the
+    stack, nodes online or unclean, where the stack's resources are active (with their
+    role), fencing, failover."""
+    lines = []
+    for name, samples in sorted(m.items()):
+        for labels, v in samples:
+            if name == "pacemail_pacemaker_nodes":
+                keep = labels["status"] in ("online", "unclean")
+            elif name == "pacemail_pacemaker_resources":
+                keep = labels["status"] == "active" and labels["resource"] in ids + ("pm-drbd",)
+            else:
+                keep = name.startswith(SHOWN)
+            if keep:
+                text = ",".join(f'{k}="{w}"' for k, w in labels.items())
+                lines.append(f"{name}{{{text}}} {v}" if text else f"{name} {v}")
+    return "\n".join(lines) or "(no answer)"
 
 
 def test_the_daemon_serves_the_cluster_and_a_failover_to_prometheus(lab, tmp_path):
@@ -83,15 +111,22 @@ def test_the_daemon_serves_the_cluster_and_a_failover_to_prometheus(lab, tmp_pat
                 env=node_env(lab.name), stdout=subprocess.DEVNULL, stderr=stderr)
 
         def wait(check, timeout: float, what: str):
+            last = {}
+
+            def probe():
+                last["m"] = scrape(lab.name, watcher)
+                return check(last["m"])
+
             try:
-                return cluster.wait_for(lambda: check(scrape(lab.name, watcher)), timeout, what)
+                return cluster.wait_for(probe, timeout, what)
             except TimeoutError as exc:
-                pytest.fail(f"{exc}; daemon log:\n" + "\n".join(log.read_text().splitlines()[-30:]))
+                pytest.fail(f"{exc}; the last scrape:\n{shown(last.get('m', {}), ids)}\n"
+                            "daemon log:\n" + "\n".join(log.read_text().splitlines()[-30:]))
 
         powered_off = False
         try:
             m = wait(lambda m: ready(m, ids) and m, 60,
-                     "the daemon's scrape with every source and the stack")
+                     "the daemon's scrape with every source and the stack, seen whole")
             online = where(m, "pacemail_pacemaker_nodes", status="online")
             assert sum(v for _, v in online) == 3, online
             for rid in ids:
@@ -119,7 +154,8 @@ def test_the_daemon_serves_the_cluster_and_a_failover_to_prometheus(lab, tmp_pat
                 return (m if fenced and max(v for _, v in fenced) >= int(off_at)
                         and "pacemail_failover_last_duration_seconds" in m else None)
 
-            m = wait(failed_over, 180, f"{active}'s fencing and the failover in the scrape")
+            m = wait(failed_over, 180, f"{active}'s fencing (completed at or after "
+                     f"{int(off_at)}) and the failover in the scrape")
             (info, _), = m["pacemail_failover_last_info"]
             assert info["from_node"] == active and info["to_node"] not in ("", active)
             (_, duration), = m["pacemail_failover_last_duration_seconds"]
@@ -128,6 +164,7 @@ def test_the_daemon_serves_the_cluster_and_a_failover_to_prometheus(lab, tmp_pat
             assert where(m, "pacemail_failover_last_resource_down_seconds",
                          resource="pm-postfix-main")
             assert where(m, "pacemail_pacemaker_nodes", node=active, status="online")[0][1] == 0
+            assert m["pacemail_controller_stack_whole"] == [({}, 1.0)]
         finally:
             children = Path(f"/proc/{daemon.pid}/task/{daemon.pid}/children").read_text().split()
             for pid in children:                      # the daemon itself, nsenter's child
