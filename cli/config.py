@@ -1,4 +1,4 @@
-"""``pacemail render``: the CIB a cluster description becomes."""
+"""``pacemail render``, ``plan``, ``apply``, ``status``: a cluster description and the live CIB."""
 
 from __future__ import annotations
 
@@ -15,21 +15,27 @@ def print_problems(problems) -> None:
 @click.command()
 @click.argument("description", type=click.Path(dir_okay=False))
 @click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True),
-              help="Write the CIB XML here instead of standard output.")
-def render(description, output):
+              help="Write the result here instead of standard output.")
+@click.option("--corosync", "part", flag_value="corosync",
+              help="Render corosync.conf's quorum section instead (quorum device, two_node).")
+@click.option("--sbd", "part", flag_value="sbd",
+              help="Render /etc/default/sbd instead (the description's sbd: section).")
+def render(description, output, part):
     """Turn the cluster DESCRIPTION (YAML) into a complete Pacemaker CIB (XML).
 
-    Errors and warnings go to standard error; any error means no CIB and exit 1.
+    With --corosync or --sbd, the part that lives outside the CIB instead: the
+    same text on every node. Errors and warnings go to standard error; any
+    error means nothing rendered and exit 1.
     """
     from pacemail.controller.build import render as build_render
-    from pacemail.controller.description import load
-    from pacemail.controller.problems import errors
+    from pacemail.controller.quorumdevice import corosync_quorum
+    from pacemail.controller.sbd import sysconfig
 
-    parsed = load(description)
-    print_problems(parsed.problems)
-    if errors(parsed.problems):
-        raise SystemExit(1)
-    xml = build_render(parsed.description)
+    d = _load(description)
+    if part == "sbd" and d.sbd is None:
+        raise click.ClickException(f"{description} has no sbd: section")
+    xml = (corosync_quorum(d).encode() if part == "corosync" else
+           sysconfig(d).encode() if part == "sbd" else build_render(d))
     if output:
         with open(output, "wb") as f:
             f.write(xml)
@@ -97,14 +103,18 @@ def _value(v) -> str:
     return "(absent)" if v is None else f'"{v}"'
 
 
+def problem_json(problem) -> dict:
+    return {"severity": problem.severity.value, "where": str(problem.location),
+            "message": problem.message}
+
+
 def plan_json(plan) -> dict:
     from dataclasses import asdict
 
     return {"base": dict(zip(("admin_epoch", "epoch", "num_updates"), plan.base)),
             "changes": [asdict(c) for c in plan.changes],
             "impact": [dict(asdict(i), disruptive=i.disruptive) for i in plan.impact],
-            "problems": [{"severity": p.severity.value, "where": str(p.location),
-                          "message": p.message} for p in plan.problems],
+            "problems": [problem_json(p) for p in plan.problems],
             "notes": list(plan.notes)}
 
 
@@ -117,13 +127,20 @@ def plan(description, as_json):
     Exit 0: no changes; 2: changes; 1: error.
     """
     import json
+    import os
+
+    from pacemail.controller.quorumdevice import live_drift
 
     d = _load(description)
     result = _live_plan(d)
+    # Against a CIB file (cibadmin's CIB_file) there is no running corosync to compare.
+    corosync = [] if os.environ.get("CIB_file") else live_drift(d)
     if as_json:
-        click.echo(json.dumps(plan_json(result), indent=2))
+        data = plan_json(result)
+        data["problems"] += [problem_json(p) for p in corosync]
+        click.echo(json.dumps(data, indent=2))
     else:
-        print_problems(result.problems)
+        print_problems(list(result.problems) + corosync)
         print_plan(result)
     if not result.ok:
         raise SystemExit(1)

@@ -12,7 +12,7 @@ from pacemail.hostres import human
 from pacemail.lab import inventory, lifecycle, net, state, switchd
 from pacemail.lab.nodes import NodeDown, enter_argv, node_env, node_run
 from pacemail.lab.status import lab_status
-from pacemail.lab.topology import Lab, lock_name
+from pacemail.lab.topology import QNETD_ADDRESS, Lab, lock_name
 from pacemail.proc import CommandError
 from pacemail.runlock import Busy, held_here
 
@@ -45,10 +45,16 @@ def lab():
 @NAME
 @click.option("--nodes", "size", default=3, show_default=True, type=click.IntRange(2, 9),
               help="Number of nodes.")
-@click.option("--two-node", is_flag=True, help="Two nodes with votequorum two_node.")
+@click.option("--two-node", is_flag=True,
+              help="Two nodes with votequorum two_node (with --qdevice: two nodes and qnetd).")
+@click.option("--qdevice", is_flag=True,
+              help=f"A quorum device: corosync-qdevice on every node, corosync-qnetd at "
+                   f"{QNETD_ADDRESS} in a namespace of its own (replaces two_node).")
+@click.option("--sbd-disk", is_flag=True,
+              help="A shared SBD disk (loop device, `sbd create` done); no sbd daemon runs.")
 @click.option("--no-fencing", is_flag=True, help="Leave STONITH off (not like production).")
 @WAIT
-def up(name, size, two_node, no_fencing, wait):
+def up(name, size, two_node, qdevice, sbd_disk, no_fencing, wait):
     """Start a lab (clearing a stale one of the same name) and wait for quorum and a DC.
 
     Refused while another run (a drill, a test session, another `up`) uses the lab.
@@ -56,13 +62,16 @@ def up(name, size, two_node, no_fencing, wait):
     if two_node:
         size = 2
     try:
-        result = lifecycle.up(name, size, two_node, fencing=not no_fencing, wait=wait,
+        result = lifecycle.up(name, size, two_node and not qdevice, fencing=not no_fencing,
+                              wait=wait, qdevice=qdevice, sbd_disk=sbd_disk,
                               progress=lambda m: click.echo(f"lab {name}: {m}", err=True))
     except (RuntimeError, TimeoutError, ValueError, Busy) as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"lab {name}: {size} nodes up, quorum and DC after "
                f"{result.seconds_to_quorum:.1f}s (ready after {result.seconds_total:.1f}s); "
-               f"mail volume {result.mail_device}")
+               f"mail volume {result.mail_device}"
+               + (f"; quorum device: qnetd at {QNETD_ADDRESS}" if qdevice else "")
+               + (f"; SBD disk {state.facts(name)['sbd_device']}" if sbd_disk else ""))
 
 
 @lab.command()
@@ -123,9 +132,11 @@ def status(name, as_json):
     if as_json:
         click.echo(json.dumps(report, indent=2))
         return
+    device = f" (quorum device: qnetd at {report['qnetd']})" if report["qnetd"] else ""
     click.echo(f"lab {report['name']}: {report['size']} nodes"
-               f"{' (two_node)' if report['two_node'] else ''}, "
-               f"mail volume {report['mail_device']}")
+               f"{' (two_node)' if report['two_node'] else ''}{device}, "
+               f"mail volume {report['mail_device']}"
+               + (f", SBD disk {report['sbd_device']}" if report["sbd_device"] else ""))
     for node in report["nodes"]:
         click.echo(f"  {node['name']:6} {node['address']:14} power {node['power']:3}  "
                    f"quorate {str(node['quorate']).lower():5}  dc {node['dc'] or '-':6} "

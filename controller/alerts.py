@@ -58,7 +58,7 @@ class AlertsSection:
         timeout = s.get("timeout", r.string, DEFAULT_TIMEOUT[kind],
                         check=lambda text: values.duration(text, low_ms=1000))
         timestamp_format = s.get("timestamp_format", r.string, check=_timestamp_format)
-        server = s.get("server", r.string, check=_server)
+        server = s.get("server", r.string, check=host)
         port = s.get("port", r.integer, agent.SMTP_PORT if kind == "smtp" else None, low=1, high=65535)
         sender = s.get("sender", r.string, pattern=agent.ADDRESS, expected=agent.ADDRESS_TEXT)
         if None in (name, recipients, select, timeout) or not self.claim(name, s.node("name"),
@@ -134,7 +134,9 @@ def _timestamp_format(text: str) -> str:
     return text
 
 
-def _server(text: str) -> str:
+def host(text: str) -> str:
+    """An IP address (normalised) or a host name: an alert's mail server, the quorum device's
+    qnetd."""
     try:
         if "%" in text:
             raise ValueError("no IPv6 scope")

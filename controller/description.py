@@ -19,7 +19,9 @@ from yaml.nodes import MappingNode
 
 from pacemail.agents import dovecot as dovecot_agent
 from pacemail.agents import postfix as postfix_agent
-from pacemail.controller import agentcheck, cibxml, fencecheck, fencerace, ids, stack, values
+from pacemail.controller import (
+    agentcheck, cibxml, fencecheck, fencerace, ids, quorumdevice, stack, values,
+)
 from pacemail.controller.alerts import AlertsSection
 from pacemail.controller.build import build_cib
 from pacemail.controller.extra import ExtraSections
@@ -28,6 +30,8 @@ from pacemail.controller.model import (
     Placement, Postfix, Primitive, ProxySQL, Resource, RscLocation, Storage, Vip,
 )
 from pacemail.controller.operations import OperationsSection
+from pacemail.controller.quorumdevice import QuorumSection
+from pacemail.controller.sbd import SbdSection
 from pacemail.controller.problems import Location, Problem, Severity, errors
 from pacemail.controller.values import NAME, NAME_TEXT, NODE_NAME, WORD, shown
 from pacemail.controller.yamlread import Reader, Section, child
@@ -38,7 +42,7 @@ HOSTS_PARAMS = ("pcmk_host_list", "pcmk_host_map")
 NODE_ID_MAX = 2**32 - 1     # corosync node ids are unsigned 32-bit, 0 reserved
 
 TOP = ("cluster", "nodes", "storage", "vips", "services", "placement", "operations", "fencing",
-       "extra", "alerts")
+       "extra", "alerts", "quorum", "sbd")
 # The stickiness ``failback: false`` gives when the admin sets none: more than
 # the preferred node's pull, so a recovered node never takes the stack back.
 NO_FAILBACK_STICKINESS = str(2 * stack.PREFERENCE_SCORE)
@@ -91,7 +95,7 @@ def parse(text: str, file: str = "<description>") -> Parsed:
     return Parsed(description, r.problems)
 
 
-class _Schema(ExtraSections, OperationsSection, AlertsSection):
+class _Schema(ExtraSections, OperationsSection, AlertsSection, QuorumSection, SbdSection):
     """One pass over a description's sections; cross-references checked at the end."""
 
     def __init__(self, r: Reader, top: Section):
@@ -122,12 +126,18 @@ class _Schema(ExtraSections, OperationsSection, AlertsSection):
         devices, levels = top.get("fencing", self.fencing, default=((), ())) or ((), ())
         extra_resources, extra_constraints = top.get("extra", self.extra, default=((), ())) or ((), ())
         alerts = top.get("alerts", self.alerts, default=()) or ()
-        cluster = top.get("cluster", self.cluster, default=None, node_count=len(nodes))
+        quorum_device = top.get("quorum", self.quorum)
+        sbd = top.get("sbd", self.sbd)
+        device = quorum_device is not None or "quorum" in top
+        cluster = top.get("cluster", self.cluster, default=None, node_count=len(nodes),
+                          device=device)
         if cluster is None:
-            cluster = self.cluster(None, "cluster", node_count=len(nodes))
+            cluster = self.cluster(None, "cluster", node_count=len(nodes), device=device)
         name, two_node, options, rsc_defaults, op_defaults = cluster
         if storage is None or not nodes or errors(r.problems):
             return None
+        if sbd is not None:
+            options, devices = self.with_sbd(sbd, options, devices, nodes, device)
         # Services without a VIP list sit on every mail VIP.
         all_vips = tuple(v.name for v in vips)
         postfix = tuple(p if p.vips else replace(p, vips=all_vips) for p in postfix)
@@ -143,12 +153,12 @@ class _Schema(ExtraSections, OperationsSection, AlertsSection):
             storage=storage, vips=vips, postfix=postfix, dovecot=dovecot, proxysql=proxysql,
             placement=placement, fence_devices=devices, fencing_levels=levels,
             extra_resources=extra_resources, extra_constraints=extra_constraints,
-            operations=operations, alerts=alerts,
+            operations=operations, alerts=alerts, quorum_device=quorum_device, sbd=sbd,
             storage_where=r.location(top.node("storage"), "storage"),
             vips_where=r.location(top.node("vips"), "vips"),
         )
         self.cross_check(d, node_names)
-        d = fencerace.resolve(d)
+        d = fencerace.resolve(d) if quorum_device is None else quorumdevice.fence_race(d)
         if not errors(r.problems):
             self._check_ids(d)
         return d
@@ -164,16 +174,22 @@ class _Schema(ExtraSections, OperationsSection, AlertsSection):
 
     # -- cluster --------------------------------------------------------------
 
-    def cluster(self, node, path, node_count: int):
+    def cluster(self, node, path, node_count: int, device: bool = False):
+        """``device``: a quorum device is described, which replaces two_node."""
         r = self.r
         s = r.mapping(node, path, ("name", "two_node", "options", "resource_defaults",
                                    "operation_defaults")) if node is not None else None
         get = s.get if s else (lambda key, read, default=None, **kw: default)
         name = get("name", r.string, "mail", pattern=NAME, expected=NAME_TEXT) or "mail"
-        two_node = get("two_node", r.boolean, node_count == 2)
+        two_node = get("two_node", r.boolean, node_count == 2 and not device)
         if two_node and node_count != 2:
             r.error(s.key_node("two_node") if s else None, child(path, "two_node"),
                     f"two_node quorum is for clusters of exactly 2 nodes; this one has {node_count}")
+        elif two_node and device:
+            r.error(s.key_node("two_node") if s else None, child(path, "two_node"),
+                    "a quorum device (quorum.device) replaces two_node: with both, each half "
+                    "of a split stays quorate and the device's vote decides nothing; leave "
+                    "two_node out")
         options = dict(get("options", r.attributes, {}, checks=values.CLUSTER_OPTIONS,
                            only_checked=True) or {})
         options.setdefault("stonith-enabled", "true")
@@ -554,6 +570,7 @@ class _Schema(ExtraSections, OperationsSection, AlertsSection):
     # -- cross references -----------------------------------------------------------
 
     def cross_check(self, d: Description, node_names: list[str]) -> None:
+        self.check_quorum_device(d)
         self._check_vip_refs(d)
         self._check_names(d)
         self._check_placement(d, node_names)
@@ -640,7 +657,8 @@ class _Schema(ExtraSections, OperationsSection, AlertsSection):
                 if device not in device_names:
                     r.error(levels_node, where, f"{device!r} is not a fencing device")
         options = dict(d.options)
-        if options.get("stonith-enabled") == "true":
+        watchdog = d.sbd is not None and d.sbd.mode == "diskless"   # fences every node itself
+        if options.get("stonith-enabled") == "true" and not watchdog:
             if not d.fence_devices:
                 r.error(self.top.node("fencing"), "fencing.devices",
                         "stonith-enabled is true (the default) but no fencing device is described; "
@@ -655,11 +673,11 @@ class _Schema(ExtraSections, OperationsSection, AlertsSection):
                           "placement.priority is 0: no resource weighs anything, so "
                           "priority-fencing-delay never applies and both nodes may fence each "
                           "other at once; give the mail stack a priority")
-        if "stonith-watchdog-timeout" in options:
+        if "stonith-watchdog-timeout" in options and d.sbd is None:
             r.warning(self.top.node("cluster"), "cluster.options.stonith-watchdog-timeout",
                       "watchdog fencing (sbd) works only with the sbd daemon and a hardware "
-                      "watchdog on every node (/etc/default/sbd, SBD_WATCHDOG_DEV), which "
-                      "pacemail does not configure; check `sbd query-watchdog` on each node")
+                      "watchdog on every node; describe it in an sbd: section (mode: diskless), "
+                      "which sets this option and renders /etc/default/sbd")
 
     def _check_extra_refs(self, d: Description, node_names: list[str]) -> None:
         clone_members = getattr(self, "_clone_members", {})

@@ -213,6 +213,36 @@ class Alert:
 
 
 @dataclass(frozen=True)
+class QuorumDevice:
+    """corosync-qdevice's arbiter (model net): the third vote comes from qnetd at ``host``.
+
+    It lives in corosync.conf, not in the CIB (``quorumdevice.py`` renders it).
+    """
+
+    host: str                        # qnetd's IP address or host name
+    algorithm: str = "ffsplit"       # ffsplit | lms
+    tie_breaker: str = "lowest"      # lowest | highest | a node id
+    port: int = 5403
+    where: Location | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class Sbd:
+    """SBD fencing: the watchdog alone (diskless) or poison pills on shared disks (disk).
+
+    The daemon's settings live in /etc/default/sbd, not in the CIB (``sbd.py``
+    renders both parts).
+    """
+
+    mode: str                        # diskless | disk
+    devices: tuple[str, ...] = ()    # disk: the shared disks (1 to 3), the same path on every node
+    watchdog: str = "/dev/watchdog"
+    watchdog_timeout_s: int = 5      # SBD_WATCHDOG_TIMEOUT (disk: written on the disks)
+    msgwait_timeout_s: int = 10      # disk: how long a poison pill takes to count as delivered
+    where: Location | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
 class FenceRace:
     """How a two-node cluster's fence race is resolved (``fencerace.py``)."""
 
@@ -242,5 +272,7 @@ class Description:
     fence_race: FenceRace | None = None
     operations: tuple[tuple[str, Op], ...] = ()  # (part, operation) overrides of stack.DEFAULT_OPS
     alerts: tuple[Alert, ...] = ()
+    quorum_device: QuorumDevice | None = None   # corosync.conf's quorum.device (qnetd)
+    sbd: Sbd | None = None                      # /etc/default/sbd, and its CIB part
     storage_where: Location | None = field(default=None, compare=False)
     vips_where: Location | None = field(default=None, compare=False)

@@ -21,7 +21,9 @@ fence or membership change.
 
 from __future__ import annotations
 
-from pacemail.lab.topology import Lab
+from pacemail.controller.model import QuorumDevice
+from pacemail.controller.quorumdevice import quorum_section
+from pacemail.lab.topology import QNETD_ADDRESS, Lab
 
 TOKEN_MS = 300
 TOKEN_COEFFICIENT_MS = 0
@@ -55,16 +57,9 @@ def render(lab: Lab) -> str:
             f"        nodeid: {node.index}",
             "    }",
         ]
+    lines += ["}", ""]
+    lines += quorum_section(lab.two_node, quorum_device(lab)).splitlines()
     lines += [
-        "}",
-        "",
-        "quorum {",
-        "    provider: corosync_votequorum",
-    ]
-    if lab.two_node:
-        lines.append("    two_node: 1")
-    lines += [
-        "}",
         "",
         "logging {",
         "    to_logfile: yes",
@@ -76,3 +71,10 @@ def render(lab: Lab) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def quorum_device(lab: Lab) -> QuorumDevice | None:
+    """The lab's qnetd (``lab up --qdevice``): ffsplit for an even node count, lms otherwise."""
+    if not lab.qdevice:
+        return None
+    return QuorumDevice(QNETD_ADDRESS, "ffsplit" if lab.size % 2 == 0 else "lms")

@@ -357,7 +357,8 @@ def _status_json(res: str) -> dict:
         "suspended": state["suspended"], "write-ordering": "flush",
         "devices": [{
             "volume": 0, "minor": cfg["minor"], "disk-state": state["disk"], "client": False,
-            "quorum": (connected + 1) * 2 > len(hosts), "size": 0, "read": 0, "written": 0,
+            "quorum": cfg.get("quorum") == "off" or (connected + 1) * 2 > len(hosts),
+            "size": 0, "read": 0, "written": 0,
             "al-writes": 0, "bm-writes": 0, "upper-pending": 0, "lower-pending": 0,
         }],
         "connections": connections,

@@ -22,7 +22,9 @@ from pathlib import Path
 
 from pacemail import namespaces
 from pacemail.agents.install import script
-from pacemail.lab import cluster, mailconf, net, power, provision, proxysql, state, switchd
+from pacemail.lab import (
+    cluster, mailconf, net, power, provision, proxysql, qnetd, sbd, state, switchd,
+)
 from pacemail.lab.nodeinit import BOUND_DIRS, TMPFS_DIRS
 from pacemail.lab.nodes import node_runner
 from pacemail.lab.topology import STATE_ROOT, Lab, check_name, lock_name, netns_prefix
@@ -43,16 +45,19 @@ class UpResult:
 
 
 def up(name: str, size: int = 3, two_node: bool = False, fencing: bool = True,
-       progress=lambda msg: None, wait: float = 0.0) -> UpResult:
+       progress=lambda msg: None, wait: float = 0.0, qdevice: bool = False,
+       sbd_disk: bool = False) -> UpResult:
     """Start lab ``name``; raise :class:`pacemail.runlock.Busy` if another run holds it
-    for longer than ``wait`` seconds."""
-    lab = Lab(check_name(name), size, two_node)
+    for longer than ``wait`` seconds. ``qdevice``: a quorum device (qnetd on a host of its
+    own, :mod:`pacemail.lab.qnetd`) instead of two_node; ``sbd_disk``: a shared SBD disk
+    (:mod:`pacemail.lab.sbd`)."""
+    lab = Lab(check_name(name), size, two_node, qdevice)
     _check_visible_in_nodes()
     with hold(lock_name(name), wait):
-        return _up(lab, fencing, progress)
+        return _up(lab, fencing, progress, sbd_disk)
 
 
-def _up(lab: Lab, fencing: bool, progress) -> UpResult:
+def _up(lab: Lab, fencing: bool, progress, sbd_disk: bool = False) -> UpResult:
     started = time.monotonic()
     name, size = lab.name, lab.size
     _down(name)
@@ -66,10 +71,13 @@ def _up(lab: Lab, fencing: bool, progress) -> UpResult:
         device = provision.mail_volume(lab)
         mailconf.prepare_volume(device)
         provision.drbd_double(lab, device)
+        extra = {"sbd_device": sbd.shared_disk(lab)} if sbd_disk else {}
         net.create_switch(lab)
         net.create_client(lab)
+        if lab.qdevice:
+            qnetd.create(lab, progress)
         install_fence_agent()
-        state.save(lab, mail_device=device, mail_image=str(lab.mail_image))
+        state.save(lab, mail_device=device, mail_image=str(lab.mail_image), **extra)
         _start_switch(lab)
         progress(f"booting {size} nodes")
         for node in lab.nodes:

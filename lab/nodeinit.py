@@ -5,6 +5,7 @@ Started by the lab's power switch as
 It sets the hostname (Pacemaker names the node after it), binds the node's
 own directories over the system paths, mounts fresh tmpfs on /run, /dev/shm
 (libqb IPC lives there), starts corosync, waits for it, starts
+corosync-qdevice in a lab with a quorum device (``lab up --qdevice``) and
 pacemakerd, and then reaps orphans like any init. Killing this process with
 SIGKILL from outside kills the whole node at once: that is the power switch.
 """
@@ -20,6 +21,7 @@ import subprocess
 import sys
 import time
 
+from pacemail.lab import state
 from pacemail.lab.topology import LAB_NAME_FILE, STATE_ROOT, check_name
 from pacemail.pacemaker import quorum
 from pacemail.proc import run
@@ -80,10 +82,17 @@ def main(argv: list[str]) -> int:
                                 stdin=subprocess.DEVNULL)
     if not _wait_corosync(env):
         _log(log, "corosync did not come up; the node stays up without pacemaker")
+    daemons = [corosync]
+    if state.load(lab).qdevice:   # its lock and socket live in /run/corosync-qdevice
+        os.makedirs("/run/corosync-qdevice", exist_ok=True)
+        daemons.append(subprocess.Popen(["corosync-qdevice", "-f"], stdout=log, stderr=log,
+                                        env=env, stdin=subprocess.DEVNULL))
     pacemakerd = subprocess.Popen(["pacemakerd"], stdout=log, stderr=log, env=env,
                                   stdin=subprocess.DEVNULL)
-    _log(log, f"corosync pid {corosync.pid}, pacemakerd pid {pacemakerd.pid}")
-    signal.signal(signal.SIGTERM, lambda *_: _shutdown(log, pacemakerd, corosync))
+    daemons.append(pacemakerd)
+    _log(log, ", ".join(f"{d.args[0]} pid {d.pid}" for d in daemons))
+    # Clean shutdown in reverse: pacemaker, the quorum device, corosync.
+    signal.signal(signal.SIGTERM, lambda *_: _shutdown(log, daemons[::-1]))
     while True:  # init duty: reap every orphan that is re-parented to us
         try:
             os.waitpid(-1, 0)
@@ -93,10 +102,12 @@ def main(argv: list[str]) -> int:
             pass
 
 
-def _shutdown(log, pacemakerd, corosync) -> None:
-    """Clean shutdown (SIGTERM): pacemaker first, then corosync, like a service manager."""
+def _shutdown(log, daemons) -> None:
+    """Clean shutdown (SIGTERM), in the order given, like a service manager: pacemakerd may
+    take a minute to stop its resources, the others seconds."""
     _log(log, "shutdown requested")
-    for proc, grace in ((pacemakerd, 60), (corosync, 10)):
+    for proc in daemons:
+        grace = 60 if proc.args[0] == "pacemakerd" else 10
         if proc.poll() is None:
             proc.terminate()
             deadline = time.monotonic() + grace

@@ -73,12 +73,15 @@ def drbd_double(lab: Lab, device: str) -> Path:
     """Install the DRBD test double for this lab: its tools and the resource's config.
 
     The config mirrors what drbd.conf would say: the resource on every node,
-    ``fencing resource-and-stonith`` with pacemail's own handlers.
+    ``fencing resource-and-stonith`` with pacemail's own handlers, and quorum
+    by majority, except on two nodes: two have no majority once one is gone, so
+    the two-node design is DRBD's ``quorum off`` with that fencing.
     """
     pacemail = str(Path(sys.executable).parent / "pacemail")
     cfg = {
         "name": DRBD_RESOURCE, "minor": 0, "device": "/dev/drbd0", "disk": device,
         "port": DRBD_PORT, "kernel": "9.2.8", "fencing": "resource-and-stonith",
+        "quorum": "off" if lab.size == 2 else "majority",
         "hosts": {n.name: {"node_id": n.index - 1, "address": n.address} for n in lab.nodes},
         "handlers": {"fence-peer": [pacemail, "fencing", "fence-peer"],
                      "unfence-peer": [pacemail, "fencing", "unfence-peer"]},

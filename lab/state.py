@@ -12,7 +12,8 @@ class NoLab(Exception):
 
 
 def save(lab: Lab, **facts) -> None:
-    data = {"name": lab.name, "size": lab.size, "two_node": lab.two_node, **facts}
+    data = {"name": lab.name, "size": lab.size, "two_node": lab.two_node,
+            "qdevice": lab.qdevice, **facts}
     lab.state_file.write_text(json.dumps(data, indent=2) + "\n")
 
 
@@ -26,4 +27,5 @@ def facts(name: str) -> dict:
 
 def load(name: str) -> Lab:
     data = facts(name)
-    return Lab(data["name"], data["size"], data.get("two_node", False))
+    return Lab(data["name"], data["size"], data.get("two_node", False),
+               data.get("qdevice", False))

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 from pacemail.lab import cluster, net, power, state
-from pacemail.lab.topology import Lab
+from pacemail.lab.topology import QNETD_ADDRESS, Lab
 
 
 def lab_status(lab: Lab) -> dict:
@@ -22,7 +22,9 @@ def lab_status(lab: Lab) -> dict:
         })
     return {
         "name": lab.name, "size": lab.size, "two_node": lab.two_node,
+        "qnetd": QNETD_ADDRESS if lab.qdevice else None,
         "mail_device": facts.get("mail_device"),
+        "sbd_device": facts.get("sbd_device"),
         "nodes": nodes,
         "mail_mounted_on": mounted_on(lab, facts.get("mail_device", "")),
         "partitions": [f"{a}->{b}" for a, b in net.partitions(lab)],

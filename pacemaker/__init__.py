@@ -1,8 +1,8 @@
 """Pacemaker's and corosync's command-line tools, one function a call.
 
 Every call of cibadmin, crm_mon, crm_attribute, crm_resource, crm_verify,
-crm_simulate, crm_node, crmadmin, stonith_admin, corosync-quorumtool and
-corosync-cmapctl pacemail makes goes through this package, and so does every
+crm_simulate, crm_node, crmadmin, stonith_admin, corosync-quorumtool,
+corosync-cmapctl and sbd pacemail makes goes through this package, and so does every
 parse of what they print: the rest of pacemail passes and gets CIB XML as
 bytes and plain records, and knows no tool's flags or output format. Each
 function takes ``run`` (:class:`runner.Runner`), so one call reaches this

@@ -1,4 +1,5 @@
-"""corosync's word: this node's votequorum state (``corosync-quorumtool -s``) and nodelist.
+"""corosync's word: this node's votequorum state (``corosync-quorumtool -s``), nodelist and
+quorum settings.
 
 corosync is the authority on quorum: Pacemaker's own view (the CIB's
 ``have-quorum``) is a copy the DC writes, and lags behind a partition.
@@ -42,6 +43,8 @@ class QuorumState:
     members: tuple[Member, ...] = ()
     error: str | None = None
     highest_expected: int | None = None
+    qdevice: bool = False              # a quorum device (corosync-qdevice) is registered
+    qdevice_votes: int | None = None   # the votes it casts here now (0: none, e.g. no qnetd)
 
     @property
     def member_names(self) -> tuple[str, ...]:
@@ -52,8 +55,11 @@ class QuorumState:
             return f"corosync is not answering on this node ({self.error})"
         word = "quorate" if self.quorate else "NOT quorate"
         mode = " two_node" if self.two_node else ""
+        device = (f", quorum device casting {self.qdevice_votes} vote(s)"
+                  if self.qdevice else "")
         return (f"{word}{mode}: {self.total_votes} of {self.expected_votes} expected votes "
-                f"(quorum {self.quorum}), members {', '.join(self.member_names) or 'none'}")
+                f"(quorum {self.quorum}), members {', '.join(self.member_names) or 'none'}"
+                + device)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -77,13 +83,18 @@ def parse(text: str) -> QuorumState:
     """``corosync-quorumtool -s`` (or ``-p``) output -> state."""
     fields: dict[str, str] = {}
     members: list[Member] = []
+    device_votes = None
     in_members = False
     for line in text.splitlines():
         if line.strip().startswith("Nodeid"):
             in_members = True
             continue
         if in_members:
-            members += _member(line.split())
+            words = line.split()
+            if words[:1] == ["0"] and len(words) >= 3 and words[1].isdigit():
+                device_votes = int(words[1])   # the quorum device's line (node id 0), no member
+            else:
+                members += _member(words)
             continue
         key, sep, value = line.partition(":")
         if sep:
@@ -103,6 +114,8 @@ def parse(text: str) -> QuorumState:
         flags=flags,
         members=tuple(members),
         highest_expected=_int(fields.get("Highest expected")),
+        qdevice="Qdevice" in flags,
+        qdevice_votes=device_votes,
     )
 
 
@@ -119,6 +132,24 @@ def configured_nodes(*, run: Runner = local, timeout: float = TIMEOUT) -> dict[i
             else:
                 ids[match[1]] = int(match[3])
     return {ids[pos]: name for pos, name in names.items() if pos in ids}
+
+
+def settings(*, run: Runner = local, timeout: float = TIMEOUT) -> dict[str, str]:
+    """corosync's quorum section as it runs with it (``corosync-cmapctl quorum.``): each key
+    below ``quorum.`` (``two_node``, ``device.model``, ``device.net.host``) -> its value."""
+    done = run(["corosync-cmapctl", "quorum."], timeout=timeout)
+    return cmap_values(done.stdout, "quorum.")
+
+
+def cmap_values(text: str, prefix: str) -> dict[str, str]:
+    """``corosync-cmapctl`` output (``quorum.device.net.port (u16) = 5403``) -> the keys below
+    ``prefix`` and their values as text."""
+    out = {}
+    for line in text.splitlines():
+        match = re.match(r"(\S+) \(\w+\) = (.*)$", line.strip())
+        if match and match[1].startswith(prefix):
+            out[match[1].removeprefix(prefix)] = match[2].strip()
+    return out
 
 
 def answers(*, run: Runner = local, timeout: float = 2.0) -> bool:
