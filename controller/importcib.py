@@ -51,6 +51,7 @@ class Reading:
     problems: list[Problem] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     replaced: list[str] = field(default_factory=list)   # non-pacemail ids the description takes over
+    sections: dict[str, str] = field(default_factory=dict)   # replaced id -> its CIB section
     accounted: set[str] = field(default_factory=set)
     stayed: list = field(default_factory=list)            # elements left in the CIB as they are
 
@@ -76,6 +77,7 @@ class Reading:
         top = above is not None and (above.tag == "configuration" or above.tag == "crm_config")
         if top and not cibxml.is_owned(e):
             self.replaced.append(e.get("id"))
+            self.sections[e.get("id")] = e.getparent().tag
 
     def stays(self, e: etree._Element, why: str) -> None:
         self.accounted.add(e.get("id"))
@@ -244,3 +246,16 @@ def _refs(r: Reading, e, record):
         r.stays(e, f"it names {', '.join(missing)}, which the description does not hold")
         return None
     return record
+
+
+# What refers to what: deleting the replaced elements in this order never leaves a
+# reference to a deleted one, which the CIB's schema refuses (cibadmin: "Update does
+# not conform to the configured schema").
+DELETE_ORDER = ("constraints", "fencing-topology", "resources")
+
+
+def deletion_order(replaced: list[str], sections: dict[str, str]) -> tuple[str, ...]:
+    """``replaced`` with references before what they refer to."""
+    rank = {section: i for i, section in enumerate(DELETE_ORDER)}
+    return tuple(sorted(replaced, key=lambda i: rank.get(sections.get(i, ""), len(rank))))
+

@@ -27,7 +27,7 @@ import yaml
 from lxml import etree
 
 from pacemail.controller import agentcheck, cibxml, description, fencerace, stack, values
-from pacemail.controller.importcib import Reading, pairs, score_value
+from pacemail.controller.importcib import Reading, deletion_order, pairs, score_value
 from pacemail.controller.importextra import Extra, refs
 from pacemail.controller.importfence import fencing
 from pacemail.controller.importgraph import PROMOTED
@@ -118,7 +118,7 @@ def _finished(r: Reading, root, data: dict, output: str, problems=None) -> Impor
     text_ = f"{_header(r, root, found)}\n{body}"
     problems = tuple(_sorted(r.problems) + found)
     return Imported(text_, None if errors(list(problems)) else parsed.description, problems,
-                    tuple(r.notes), tuple(r.replaced))
+                    tuple(r.notes), deletion_order(r.replaced, r.sections))
 
 
 def _sorted(problems: list[Problem]) -> list[Problem]:
@@ -302,8 +302,9 @@ def _header(r: Reading, root, problems) -> str:
     if shown:
         lines += ["", "Problems (not in this description, or to check):"] + [f"  - {p}" for p in shown]
     if r.replaced:
-        lines += ["", "Moving over replaces these elements of the CIB:"]
-        lines += textwrap.wrap(" ".join(r.replaced), 96, initial_indent="  ", subsequent_indent="  ",
+        lines += ["", "Moving over replaces these elements of the CIB (delete them in this order):"]
+        lines += textwrap.wrap(" ".join(deletion_order(r.replaced, r.sections)), 96,
+                               initial_indent="  ", subsequent_indent="  ",
                                break_on_hyphens=False, break_long_words=False)
     return "".join(f"# {line}".rstrip() + "\n" for line in lines)
 

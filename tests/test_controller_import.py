@@ -526,7 +526,7 @@ def test_hand_additions_to_a_pacemail_cib_are_all_plan_adds(tmp_path):
     plan = make_plan(result.description, path.read_bytes(), check=False)
     assert {(c.action, c.id) for c in plan.changes} == {("add", "pm-web"),
                                                         ("add", "pm-colocation-web-pm-vip-mail-INFINITY")}
-    assert result.replaced == ("web", "colocation-web-pm-vip-mail-INFINITY")
+    assert result.replaced == ("colocation-web-pm-vip-mail-INFINITY", "web")   # deletion order
 
 
 # -- random extras ------------------------------------------------------------------------------
@@ -670,3 +670,13 @@ def test_the_command_writes_the_description_and_lists_problems_on_stderr(group_c
     assert "#   - ocf:heartbeat:IPaddr2 vip-mail -> vips.mail" in text
     assert "fence-node1: warning: parameter password" in text
     assert load(out).description is not None
+
+
+def test_replaced_elements_come_in_an_order_the_schema_lets_cibadmin_delete():
+    """Constraints and fencing levels before the resources they name: deleting a resource a
+    constraint still names is refused by the CIB's schema."""
+    from pacemail.controller.importcib import deletion_order
+    sections = {"mail": "resources", "col-fs": "constraints", "fence-a": "resources",
+                "lvl-1": "fencing-topology", "ord-fs": "constraints"}
+    assert deletion_order(["mail", "fence-a", "col-fs", "lvl-1", "ord-fs"], sections) == (
+        "col-fs", "ord-fs", "lvl-1", "mail", "fence-a")
