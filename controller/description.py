@@ -625,7 +625,7 @@ class _Schema(ExtraSections, OperationsSection, AlertsSection, QuorumSection, Sb
                          f"{pl.preferred_node!r} is not one of the nodes ({', '.join(node_names)})")
         stickiness = dict(d.resource_defaults)["resource-stickiness"]
         stays = not pl.failback or pl.failback_window   # outside a window the stack stays put
-        if pl.preferred_node and stays and _score(stickiness) <= stack.PREFERENCE_SCORE:
+        if pl.preferred_node and stays and values.score_number(stickiness) <= stack.PREFERENCE_SCORE:
             node, rpath = self._rsc_defaults
             which = "a failback window" if pl.failback else "failback: false"
             self.r.error(node, child(rpath, "resource-stickiness"),
@@ -701,15 +701,6 @@ def _names(res: Resource) -> list[str]:
     if isinstance(res, Group):
         return [res.name] + [m.name for m in res.members]
     return [res.name] + _names(res.member)
-
-
-def _score(text: str) -> float:
-    if text.lstrip("+-") == "INFINITY":
-        return float("-inf") if text.startswith("-") else float("inf")
-    try:
-        return int(text)
-    except ValueError:
-        return 0
 
 
 def _value_node(mapping, key: str):

@@ -131,15 +131,6 @@ def role(r: Reading, owner, label: str, value: str | None) -> str | None:
     return value
 
 
-def score_value(text: str) -> float:
-    if text.lstrip("+-") == "INFINITY":
-        return float("-inf") if text.startswith("-") else float("inf")
-    try:
-        return int(text)
-    except ValueError:
-        return 0
-
-
 def pairs(r: Reading, owner, tag: str, checks: dict | None = None, sets=None) -> dict[str, str]:
     """The name-value pairs of ``owner``'s ``tag`` sets (or of ``sets``), merged as Pacemaker
     reads them: sets by descending score, the first value of a name wins. A set with a rule or
@@ -153,7 +144,7 @@ def pairs(r: Reading, owner, tag: str, checks: dict | None = None, sets=None) ->
                                                    "reference) has no place in a description")
         else:
             usable.append(s)
-    usable.sort(key=lambda s: -score_value(s.get("score", "0")))
+    usable.sort(key=lambda s: -values.score_number(s.get("score", "0")))
     out: dict[str, str] = {}
     for s in usable:
         for nv in s.iterfind("nvpair"):
@@ -218,7 +209,7 @@ def _order(r: Reading, e, name: str, ref) -> Order | None:
         raise Invalid(f"actions {first_action}/{then_action}")
     kind = e.get("kind")
     if kind is None and "score" in e.attrib:   # Pacemaker 1.x: score 0 was Optional
-        kind = "Optional" if score_value(e.get("score")) == 0 else "Mandatory"
+        kind = "Optional" if values.score_number(e.get("score")) == 0 else "Mandatory"
         r.note(f"{e.get('id')}: order score {e.get('score')} is written kind {kind}")
     elif "score" in e.attrib:
         r.loses(e, "its score", "kind decides, Pacemaker ignores the score")

@@ -27,7 +27,7 @@ import yaml
 from lxml import etree
 
 from pacemail.controller import agentcheck, cibxml, description, fencerace, stack, values
-from pacemail.controller.importcib import Reading, deletion_order, pairs, score_value
+from pacemail.controller.importcib import Reading, deletion_order, pairs
 from pacemail.controller.importextra import Extra, refs
 from pacemail.controller.importfence import fencing
 from pacemail.controller.importgraph import PROMOTED
@@ -228,13 +228,13 @@ def _placement(r: Reading, configuration, s: Stack, cluster: dict, nodes) -> tup
     stickiness moves the stack back exactly when the CIB's did; the stickiness -> failback.
     Also the ids of the locations that became the preferred node."""
     defaults = cluster.get("resource_defaults", {})
-    stickiness = score_value(defaults.get("resource-stickiness", "0"))
+    stickiness = values.score_number(defaults.get("resource-stickiness", "0"))
     window = next(filter(None, map(_window, configuration.iterfind(
         "rsc_defaults/meta_attributes[@id='pm-failback-window']"))), None)
     out: dict = {}
     placed = set()
     for loc in configuration.iterfind("constraints/rsc_location"):
-        score = score_value(loc.get("score", "0"))
+        score = values.score_number(loc.get("score", "0"))
         if not _prefers(loc, s) or len(loc) or score <= 0 or set(loc.attrib) - {
                 "id", "rsc", "node", "score", "role"} or loc.get("node") not in dict(nodes):
             continue

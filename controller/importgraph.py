@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections import defaultdict
 
 from pacemail.controller import values
-from pacemail.controller.importcib import score_value
 from pacemail.controller.values import Invalid
 
 KINDS = {
@@ -52,7 +51,7 @@ class Graph:
         self.up: dict[str, list[tuple[str, str | None]]] = defaultdict(list)
         self.down: dict[str, list[str]] = defaultdict(list)
         for c in constraints.iterfind("rsc_colocation") if constraints is not None else ():
-            if len(c) == 0 and score_value(c.get("score", "")) == float("inf"):
+            if len(c) == 0 and values.score_number(c.get("score", "")) == float("inf"):
                 self._edge(c.get("rsc"), c.get("with-rsc"), c.get("with-rsc-role"))
         for g in resources.iter("group"):
             members = [m.get("id") for m in g.iterfind("primitive")]

@@ -120,6 +120,16 @@ def score(text: str) -> str:
     return text
 
 
+def score_number(text: str) -> float:
+    """A score as a number to compare: +-INFINITY as +-inf; anything unreadable 0."""
+    if text.lstrip("+-") == "INFINITY":
+        return float("-inf") if text.startswith("-") else float("inf")
+    try:
+        return int(text)
+    except ValueError:
+        return 0
+
+
 def boolean(text: str) -> str:
     """Pacemaker's booleans, as true or false."""
     try:
