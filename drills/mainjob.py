@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from pacemail.drills import engine, report, target
+from pacemail.drills import engine, report, steady, target
 from pacemail.drills.scenarios import SCENARIOS
 from pacemail.lab import cluster, lifecycle, proxysql
 from pacemail.lab.topology import lock_name
@@ -85,15 +85,18 @@ def _run(lab_name: str, report_dir: Path, progress) -> Outcome:
     stack_up_s = time.monotonic() - applied_at
     progress(f"mail stack running on {node} {stack_up_s:.1f}s after the apply; "
              f"running the {SCENARIO} drill")
+    corosync = steady.corosync_timing(up.lab).summary()
+    progress(f"corosync: {corosync}")
     result = engine.run(t, SCENARIOS[SCENARIO], progress)
     data = report.build([result], {
         "target": f"lab {up.lab.name} (3 nodes, namespaces, STONITH via fence_pacemail_lab)",
         "lab_up_s": round(up.seconds_to_quorum, 1),
         "stack_up_s": round(stack_up_s, 1),
         "stack": f"pacemail: {TEMPLATE} applied with pacemail apply (ocf:pacemail:drbd "
-                 f"promotable -> mount -> vip {t.stack.address} -> postfix, dovecot; "
+                 f"promotable -> mount beside vip {t.stack.address} -> dovecot -> postfix; "
                  f"proxysql on its own VIP)",
         "lab_options": dict(target.LAB_OPTIONS),
+        "corosync": corosync,
         "note": target.LAB_PROXYSQL,
     })
     return Outcome(result, report.write(data, report_dir), up.seconds_to_quorum, stack_up_s,
