@@ -98,8 +98,9 @@ AGENT = Agent(
                        "promotion score knows the peers' disks. 0: do not wait."),
         Param("ignore_missing_notifications", "boolean", default=False,
               shortdesc="Allow notify=false",
-              longdesc="The agent reconnects to a peer that starts again on notifications, "
-                       "so the clone must have notify=true unless this is true."),
+              longdesc="After a start the agent reconnects peers and refreshes its score "
+                       "on notifications, so the clone must have notify=true unless this "
+                       "is true."),
         Param("require_drbd_module_version_ge", default="8.4.0", check=_version,
               shortdesc="Lowest accepted DRBD module version",
               longdesc="validate-all (and so start and promote) fail with 'not installed' "
@@ -422,14 +423,16 @@ def demote(ctx) -> int:
 
 @AGENT.action("notify", timeout=90)
 def notify(ctx) -> int:
-    """After a peer starts: reconnect to it if we had given up. Nothing else.
+    """After a start (a peer's or this node's): reconnect to a peer we had given up on and
+    refresh the score. Every other notification does nothing.
 
     Four notifications stand between a fence and the mount on every failover (pre and
     post the lost node's demote, pre and post the promotion), so they cost nothing here.
     Nor do they write the promotion score: a transient attribute that changes while the
     failover's transition runs aborts it, and Pacemaker 2.1 then lost the result of the
     recurring monitor's cancel in three failovers of ten, and waited 80 s (its timeout plus
-    cluster-delay) before promoting. The monitor keeps the score current.
+    cluster-delay) before promoting. Starts happen when nodes join, not on a failover's
+    path; there the score follows the new peer at once, and the monitor keeps it current.
     """
     n = ctx.notify
     if (n.type, n.operation) != ("post", "start"):
@@ -441,6 +444,9 @@ def notify(ctx) -> int:
     done = ctx.run(_adm(ctx, "adjust", res), timeout=max(1.0, ctx.remaining()), check=False)
     if done.returncode != 0:
         ctx.log.warning(f"drbdadm adjust {res}: {_failure(done)}")
+    state, _ = read_state(ctx)
+    if state is not None:   # a resource that vanished is the monitor's to report
+        publish(ctx, state)
     return OCF_SUCCESS
 
 

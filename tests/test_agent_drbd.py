@@ -9,6 +9,7 @@ real Pacemaker as a promotable clone created with pcs, with real fencing.
 from __future__ import annotations
 
 import json
+import re
 import time
 
 import pytest
@@ -583,7 +584,9 @@ def test_partitioned_secondary_is_never_promoted_and_is_fenced_by_handler(lab, c
     assert "Primary" not in seen_roles and "Secondary" in seen_roles
     assert constraint_present(lab, primary) and constraint_present(lab, majority)
     log = on(lab, primary, "cat", f"/var/log/drbd-double-{RES}.log").stdout
-    assert f"fence-peer handler for {isolated} exited 7" in log
+    # 7 when the fence was confirmed by the time the handler looked, 5 when corosync had
+    # dropped the node but the fence was still running: both place the constraint
+    assert re.search(rf"fence-peer handler for {isolated} exited [57]\b", log), log
 
     net.heal(lab)
     back_online(lab, isolated)

@@ -124,11 +124,21 @@ def test_smtp_and_imap_answer_on_the_mail_vip_from_the_client(lab, stack):
 def test_sql_through_the_proxysql_vip_reaches_the_user_database(lab, stack):
     """ProxySQL (the lab's double) on its own VIP, colocated with the stack, fronts MariaDB."""
     t, node = stack
+    # the mail stack is up before ProxySQL, which starts beside it: wait for ProxySQL itself
+    cluster.wait_for(lambda: cluster.crm_view(lab.name, node).resources.get("pm-proxysql")
+                     == [node], 60, "pm-proxysql running with the stack", interval=0.5)
     vip = mainjob.lab_description(lab.name).proxysql.vip.address
     password = proxysql.database_password(lab)
-    done = in_client(lab, ["mariadb", "--no-defaults", "-h", vip, "-P", "6033", "-u", proxysql.USER,
-                           f"-p{password}", "-N", "-B", "-e", "SELECT 40 + 2"],
-                     capture_output=True, text=True, timeout=30)
+
+    def query():
+        return in_client(lab, ["mariadb", "--no-defaults", "-h", vip, "-P", "6033", "-u",
+                               proxysql.USER, f"-p{password}", "-N", "-B", "-e", "SELECT 40 + 2"],
+                         capture_output=True, text=True, timeout=30)
+    done = query()
+    deadline = time.monotonic() + 20      # a start Pacemaker shows as running may still be listening
+    while done.returncode != 0 and time.monotonic() < deadline:
+        time.sleep(0.5)
+        done = query()
     assert done.returncode == 0 and done.stdout.strip() == "42", done.stderr
     assert cluster.crm_view(lab.name, node).resources.get("pm-proxysql") == [node]
 
