@@ -18,6 +18,8 @@ def fence(node: str, *, action: str = "reboot", timeout: float = 90.0, run: Runn
 
 
 def history(node: str, *, run: Runner = local, timeout: float = TIMEOUT) -> tuple[FenceEvent, ...]:
-    """``stonith_admin --history NODE``: the fencer's record of fencing ``node``."""
-    done = run(["stonith_admin", "--history", node, "--output-as=xml"], timeout=timeout)
+    """``stonith_admin --history NODE --verbose``: the fencer's record of fencing ``node``,
+    every recorded and pending operation (without --verbose, only the last successful one)."""
+    done = run(["stonith_admin", "--history", node, "--verbose", "--output-as=xml"],
+               timeout=timeout)
     return fence_events(etree.fromstring(output(done)))

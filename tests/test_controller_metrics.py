@@ -222,7 +222,7 @@ def test_drbd_84_from_proc_drbd_asks_the_minor_once(tmp_path, monkeypatch):
 def test_fence_events_from_stonith_admin_history():
     seen = []
     events = fencing.history("*", run=tools({"stonith_admin": (0, HISTORY.decode())}, seen))
-    assert seen == [["stonith_admin", "--history", "*", "--output-as=xml"]]
+    assert seen == [["stonith_admin", "--history", "*", "--verbose", "--output-as=xml"]]
     m = scrape(metrics.render(metrics.Readings(fencing=events), None))
     events = m["pacemail_pacemaker_fence_events"]
     assert value(events, target="node3", action="reboot", status="success") == 1

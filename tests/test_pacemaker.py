@@ -68,7 +68,7 @@ def test_fence_history_from_stonith_admin_xml():
         return subprocess.CompletedProcess(argv, 0, HISTORY.decode(), "")
 
     events = fencing.history("node3", run=run)
-    assert seen == [["stonith_admin", "--history", "node3", "--output-as=xml"]]
+    assert seen == [["stonith_admin", "--history", "node3", "--verbose", "--output-as=xml"]]
     assert [(e.target, e.action, e.status, e.by) for e in events] == [
         ("node3", "reboot", "success", "node2"), ("node3", "off", "failed", "")]
 
