@@ -68,39 +68,17 @@ class AlertsSection:
                      sender, r.location(node, path))
 
     def alert_recipients(self, node, path, kind: str) -> tuple[str, ...] | None:
-        r = self.r
-        items = r.sequence(node, path)
-        if items is None:
-            return None
-        if not items:
-            r.error(node, path, f"expected at least one recipient ({_RECIPIENT[kind]})")
-        out: list[str] = []
-        for i, item in enumerate(items):
-            if kind == "file":
-                value = r.string(item, child(path, i), check=_file)
-            else:
-                value = r.string(item, child(path, i), pattern=agent.ADDRESS, expected=agent.ADDRESS_TEXT)
-            if value in out:
-                r.error(item, child(path, i), f"{value!r} is listed twice")
-            elif value is not None:
-                out.append(value)
-        return tuple(out)
+        check = ({"check": _file} if kind == "file"
+                 else {"pattern": agent.ADDRESS, "expected": agent.ADDRESS_TEXT})
+        return self.r.unique_strings(
+            node, path, lambda n: None if n else f"expected at least one recipient ({_RECIPIENT[kind]})",
+            **check)
 
     def alert_select(self, node, path) -> tuple[str, ...] | None:
-        r = self.r
-        items = r.sequence(node, path)
-        if items is None:
-            return None
-        if not items:
-            r.error(node, path, f"expected some of {', '.join(SELECT)}; leave select out for all")
-        out: list[str] = []
-        for i, item in enumerate(items):
-            kind = r.string(item, child(path, i), check=values.choice(*SELECT))
-            if kind in out:
-                r.error(item, child(path, i), f"{kind!r} is listed twice")
-            elif kind is not None:
-                out.append(kind)
-        return tuple(out)
+        return self.r.unique_strings(
+            node, path,
+            lambda n: None if n else f"expected some of {', '.join(SELECT)}; leave select out for all",
+            check=values.choice(*SELECT))
 
     @staticmethod
     def mail_server(alerts: tuple[Alert, ...], postfix: tuple[Postfix, ...],

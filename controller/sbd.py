@@ -31,7 +31,6 @@ import shlex
 from pacemail.controller import values
 from pacemail.controller.model import Description, FenceDevice, Node, Sbd
 from pacemail.controller.problems import Problem, Severity
-from pacemail.controller.yamlread import child
 from pacemail.pacemaker import sbd as sbd_tool
 
 MODES = ("diskless", "disk")
@@ -90,21 +89,10 @@ class SbdSection:
         return Sbd(mode, devices, watchdog, timeout, msgwait, r.location(node, path))
 
     def sbd_disks(self, node, path) -> tuple[str, ...] | None:
-        r = self.r
-        items = r.sequence(node, path)
-        if items is None:
-            return None
-        if not 1 <= len(items) <= MAX_DEVICES:
-            r.error(node, path, f"expected one to {MAX_DEVICES} shared disks, got {len(items)}")
-        out: list[str] = []
-        for i, item in enumerate(items):
-            disk = r.string(item, child(path, i), pattern=DISK, expected=DISK_TEXT,
-                            check=values.device)
-            if disk in out:
-                r.error(item, child(path, i), f"{disk!r} is listed twice")
-            elif disk is not None:
-                out.append(disk)
-        return tuple(out)
+        return self.r.unique_strings(
+            node, path, lambda n: None if 1 <= n <= MAX_DEVICES else
+            f"expected one to {MAX_DEVICES} shared disks, got {n}",
+            pattern=DISK, expected=DISK_TEXT, check=values.device)
 
     def with_sbd(self, sbd: Sbd, options: tuple, devices: tuple[FenceDevice, ...],
                  nodes: tuple[Node, ...], has_quorum_device: bool):

@@ -161,6 +161,26 @@ class Reader:
         value = self._value(node, path)
         return None if value is _BAD else value
 
+    def unique_strings(self, node: Node, path: str, count: Callable[[int], str | None],
+                       **check) -> tuple[str, ...] | None:
+        """A list of strings, each read as :meth:`string` reads it with ``check``; ``count``
+        says what is wrong with the list's length (None: nothing), and an item listed twice
+        is an error at the second."""
+        items = self.sequence(node, path)
+        if items is None:
+            return None
+        problem = count(len(items))
+        if problem:
+            self.error(node, path, problem)
+        out: list[str] = []
+        for i, item in enumerate(items):
+            value = self.string(item, child(path, i), **check)
+            if value in out:
+                self.error(item, child(path, i), f"{value!r} is listed twice")
+            elif value is not None:
+                out.append(value)
+        return tuple(out)
+
     def string(self, node: Node, path: str, pattern: re.Pattern | None = None,
                expected: str = "", check: Callable[[str], str] | None = None) -> str | None:
         """The text as written (a YAML number included), matching ``pattern`` and passing
